@@ -1,0 +1,39 @@
+/* A tiny TAP test harness shared by the C test programs. Each CHECK is one TAP
+ * line; the program's exit status says whether all passed. Exit 77 = skipped
+ * (meson's convention), via BC_SKIP. */
+#ifndef BC_TEST_H
+#define BC_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int bc_test_count, bc_test_failed;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        int ok_ = (cond) ? 1 : 0;                                             \
+        bc_test_count++;                                                      \
+        if (!ok_) bc_test_failed++;                                           \
+        printf("%s %d - ", ok_ ? "ok" : "not ok", bc_test_count);             \
+        printf(__VA_ARGS__);                                                  \
+        printf("\n");                                                         \
+        if (!ok_) printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        fflush(stdout);                                                       \
+    } while (0)
+
+#define BC_SKIP(...)                                                          \
+    do {                                                                      \
+        printf("1..0 # SKIP ");                                               \
+        printf(__VA_ARGS__);                                                  \
+        printf("\n");                                                         \
+        exit(77);                                                             \
+    } while (0)
+
+static inline int bc_test_done(void) {
+    printf("1..%d\n", bc_test_count);
+    return bc_test_failed ? 1 : 0;
+}
+
+#endif
