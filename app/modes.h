@@ -13,4 +13,7 @@ int bc_mode_perplexity(const bc_options *o);
 int bc_mode_tokenize(const bc_options *o);
 int bc_mode_tui(const bc_options *o);
 
+/* bench --tokenizer: encode/decode MB/s and tokens/s next to spm_encode. */
+int bc_bench_tokenizer(const bc_options *o);
+
 #endif

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bc_error.h"
+#include "sampler.h"
 
 typedef struct bc_engine bc_engine;
 
@@ -35,14 +36,6 @@ typedef struct bc_message {
     const char *content;  /* UTF-8, NUL-terminated */
 } bc_message;
 
-typedef struct bc_sampling {
-    float temperature;        /* 0 = greedy */
-    int top_k;                /* 0 = off */
-    float top_p;              /* 1 = off */
-    float repetition_penalty; /* 1 = off */
-    int max_new_tokens;
-    uint64_t seed;
-} bc_sampling;
 
 /* Receives generated text: whole UTF-8 characters only. Return non-zero to
  * stop generation (cancel); it is honoured before the next token. */
