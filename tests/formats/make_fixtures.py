@@ -273,10 +273,12 @@ def zip_rewrite(blob, replace=None, drop=(), add=None, deflate=(), prefix=None):
             if rel in drop:
                 continue
             data = (replace or {}).get(rel, src.read(info.filename))
-            ct = zipfile.ZIP_DEFLATED if rel in deflate else zipfile.ZIP_STORED
-            dst.writestr((prefix or old_prefix) + rel, data, compress_type=ct)
+            info = zipfile.ZipInfo((prefix or old_prefix) + rel, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED if rel in deflate else zipfile.ZIP_STORED
+            dst.writestr(info, data)  # fixed time stamp: reproducible fixtures
         for rel, data in (add or {}).items():
-            dst.writestr((prefix or old_prefix) + rel, data)
+            dst.writestr(zipfile.ZipInfo((prefix or old_prefix) + rel,
+                                         date_time=(1980, 1, 1, 0, 0, 0)), data)
     return out.getvalue()
 
 
