@@ -17,7 +17,7 @@
 #define PK_MAX_STACK (1u << 20)
 #define PK_MAX_MARKS 4096u
 #define PK_MAX_MEMO (1u << 20)
-#define PK_MAX_VALUES (1u << 22)
+#define PK_MAX_VALUES (1u << 20) /* ~64 MB of values at most; a 13B -4bits pickle needs ~10^4 */
 #define PK_MAX_FLATTEN_DEPTH 8
 #define PK_MAX_NAME 1024
 
