@@ -314,7 +314,12 @@ void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
     for (int64_t r = row_begin; r < row_end; r++) {
         const float *sc;
         if (w->double_quant) {
-            for (int64_t b = 0; b < nblk; b++) scales[b] = bc_nf4_block_scale(w, r * nblk + b);
+            /* bc_nf4_block_scale inlined: code2[q] * absmax2 + offset, two roundings */
+            const uint8_t *qa = w->qabsmax + r * nblk;
+            for (int64_t b = 0; b < nblk; b++) {
+                float decoded = w->code2[qa[b]] * w->absmax2[(r * nblk + b) / BC_NF4_BLOCK2];
+                scales[b] = decoded + w->offset;
+            }
             sc = scales;
         } else {
             sc = w->absmax + r * nblk;
