@@ -1,0 +1,475 @@
+/* CPU kernels for the quantized formats: matvec (decode) and matmul
+ * (prefill), with runtime SIMD dispatch (AVX-512, AVX2+FMA, portable C).
+ *
+ * matvec streams the weight once: a 64-weight NF4 block is 32 bytes; its
+ * codes are turned into fp32 in registers through a 16-entry table (one
+ * vpermps on AVX-512) and multiplied straight into the accumulators. Element
+ * 2k of a block sits in the high nibble and 2k+1 in the low one, so instead of
+ * re-interleaving nibbles per block, x is split once per call into its even
+ * and odd elements: high nibbles pair with x_even, low nibbles with x_odd.
+ *
+ * matmul dequantizes a few rows of W into per-thread scratch (fp32, stays in
+ * L1/L2) and reuses them for every token of the prompt. */
+#include "quant.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define BC_QUANT_X86 1
+#include <immintrin.h>
+#else
+#define BC_QUANT_X86 0
+#endif
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static bc_quant_simd best_supported(void) {
+#if BC_QUANT_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        return BC_QUANT_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return BC_QUANT_SIMD_AVX2;
+#endif
+    return BC_QUANT_SIMD_SCALAR;
+}
+
+/* Written once before kernels run (or by tests between runs). */
+static bc_quant_simd g_simd = BC_QUANT_SIMD_AUTO;
+
+bc_quant_simd bc_quant_set_simd(bc_quant_simd want) {
+    bc_quant_simd best = best_supported();
+    if (want == BC_QUANT_SIMD_AUTO || want > best) want = best;
+    g_simd = want;
+    return g_simd;
+}
+
+bc_quant_simd bc_quant_get_simd(void) {
+    if (g_simd == BC_QUANT_SIMD_AUTO) g_simd = best_supported();
+    return g_simd;
+}
+
+const char *bc_quant_simd_name(bc_quant_simd s) {
+    switch (s) {
+    case BC_QUANT_SIMD_AUTO: return "auto";
+    case BC_QUANT_SIMD_SCALAR: return "scalar";
+    case BC_QUANT_SIMD_AVX2: return "avx2";
+    case BC_QUANT_SIMD_AVX512: return "avx512";
+    }
+    return "?";
+}
+
+/* ---- portable kernels ----------------------------------------------------- */
+
+static float int8_dot_scalar(const int8_t *q, const float *x, int64_t n) {
+    float acc[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) acc[k] += (float)q[i + k] * x[i + k];
+    for (; i < n; i++) acc[0] += (float)q[i] * x[i];
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* Row of NF4 blocks (cols % 64 == 0): packed points at the row's first byte,
+ * xe/xo are x's even/odd elements, scales the row's block scales. */
+static float nf4_row_scalar(const uint8_t *packed, const float *xe, const float *xo,
+                            const float *scales, int64_t nblk) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nblk; b++) {
+        const uint8_t *p = packed + b * 32;
+        float s0 = 0.0f, s1 = 0.0f;
+        for (int k = 0; k < 32; k++) {
+            s0 += bc_nf4_code[p[k] >> 4] * xe[b * 32 + k];
+            s1 += bc_nf4_code[p[k] & 15] * xo[b * 32 + k];
+        }
+        acc += (s0 + s1) * scales[b];
+    }
+    return acc;
+}
+
+static float f32_dot_scalar(const float *a, const float *b, int64_t n) {
+    float acc[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) acc[k] += a[i + k] * b[i + k];
+    for (; i < n; i++) acc[0] += a[i] * b[i];
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* ---- AVX2 + FMA ----------------------------------------------------------- */
+#if BC_QUANT_X86
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx2,fma")))
+
+TARGET_AVX2 static float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+TARGET_AVX2 static float int8_dot_avx2(const int8_t *q, const float *x, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(q + i));
+        __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+        __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) acc += (float)q[i] * x[i];
+    return acc;
+}
+
+/* 8 NF4 codes (bytes in the low 64 bits of idx8) to fp32 through the table. */
+TARGET_AVX2 static __m256 nf4_lookup8_avx2(__m128i idx8, __m256 lut_lo, __m256 lut_hi) {
+    __m256i idx = _mm256_cvtepu8_epi32(idx8);
+    __m256 lo = _mm256_permutevar8x32_ps(lut_lo, idx);
+    __m256 hi = _mm256_permutevar8x32_ps(lut_hi, idx);
+    __m256 use_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 -> sign */
+    return _mm256_blendv_ps(lo, hi, use_hi);
+}
+
+TARGET_AVX2 static float nf4_row_avx2(const uint8_t *packed, const float *xe, const float *xo,
+                                      const float *scales, int64_t nblk) {
+    const __m256 lut_lo = _mm256_loadu_ps(bc_nf4_code);
+    const __m256 lut_hi = _mm256_loadu_ps(bc_nf4_code + 8);
+    const __m128i m0f = _mm_set1_epi8(0x0f);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nblk; b++) {
+        const uint8_t *p = packed + b * 32;
+        const float *e = xe + b * 32, *o = xo + b * 32;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        for (int h = 0; h < 2; h++) {
+            __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 16 * h));
+            __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m0f);
+            __m128i lo = _mm_and_si128(bytes, m0f);
+            const float *eh = e + 16 * h, *oh = o + 16 * h;
+            s0 = _mm256_fmadd_ps(nf4_lookup8_avx2(hi, lut_lo, lut_hi), _mm256_loadu_ps(eh), s0);
+            s1 = _mm256_fmadd_ps(nf4_lookup8_avx2(lo, lut_lo, lut_hi), _mm256_loadu_ps(oh), s1);
+            s0 = _mm256_fmadd_ps(nf4_lookup8_avx2(_mm_srli_si128(hi, 8), lut_lo, lut_hi),
+                                 _mm256_loadu_ps(eh + 8), s0);
+            s1 = _mm256_fmadd_ps(nf4_lookup8_avx2(_mm_srli_si128(lo, 8), lut_lo, lut_hi),
+                                 _mm256_loadu_ps(oh + 8), s1);
+        }
+        acc = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(scales[b]), acc);
+    }
+    return hsum256(acc);
+}
+
+TARGET_AVX2 static float f32_dot_avx2(const float *a, const float *b, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), a1);
+    }
+    float acc = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+
+/* ---- AVX-512 -------------------------------------------------------------- */
+
+TARGET_AVX512 static float int8_dot_avx512(const int8_t *q, const float *x, int64_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + i))));
+        __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + i + 16))));
+        a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), a1);
+    }
+    float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; i < n; i++) acc += (float)q[i] * x[i];
+    return acc;
+}
+
+TARGET_AVX512 static float nf4_row_avx512(const uint8_t *packed, const float *xe,
+                                          const float *xo, const float *scales, int64_t nblk) {
+    const __m512 lut = _mm512_loadu_ps(bc_nf4_code);
+    const __m256i m0f = _mm256_set1_epi8(0x0f);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nblk; b++) {
+        __m256i bytes = _mm256_loadu_si256((const __m256i *)(packed + b * 32));
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m0f);
+        __m256i lo = _mm256_and_si256(bytes, m0f);
+        const float *e = xe + b * 32, *o = xo + b * 32;
+        __m512 w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(hi)), lut);
+        __m512 w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(hi, 1)), lut);
+        __m512 w2 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(lo)), lut);
+        __m512 w3 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(lo, 1)), lut);
+        __m512 s0 = _mm512_mul_ps(w0, _mm512_loadu_ps(e));
+        __m512 s1 = _mm512_mul_ps(w2, _mm512_loadu_ps(o));
+        s0 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(e + 16), s0);
+        s1 = _mm512_fmadd_ps(w3, _mm512_loadu_ps(o + 16), s1);
+        __m512 sc = _mm512_set1_ps(scales[b]);
+        acc0 = _mm512_fmadd_ps(s0, sc, acc0);
+        acc1 = _mm512_fmadd_ps(s1, sc, acc1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+TARGET_AVX512 static float f32_dot_avx512(const float *a, const float *b, int64_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), a1);
+    }
+    float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+#endif /* BC_QUANT_X86 */
+
+static float int8_dot(const int8_t *q, const float *x, int64_t n) {
+#if BC_QUANT_X86
+    switch (bc_quant_get_simd()) {
+    case BC_QUANT_SIMD_AVX512: return int8_dot_avx512(q, x, n);
+    case BC_QUANT_SIMD_AVX2: return int8_dot_avx2(q, x, n);
+    default: break;
+    }
+#endif
+    return int8_dot_scalar(q, x, n);
+}
+
+static float nf4_row(const uint8_t *packed, const float *xe, const float *xo,
+                     const float *scales, int64_t nblk) {
+#if BC_QUANT_X86
+    switch (bc_quant_get_simd()) {
+    case BC_QUANT_SIMD_AVX512: return nf4_row_avx512(packed, xe, xo, scales, nblk);
+    case BC_QUANT_SIMD_AVX2: return nf4_row_avx2(packed, xe, xo, scales, nblk);
+    default: break;
+    }
+#endif
+    return nf4_row_scalar(packed, xe, xo, scales, nblk);
+}
+
+static float f32_dot(const float *a, const float *b, int64_t n) {
+#if BC_QUANT_X86
+    switch (bc_quant_get_simd()) {
+    case BC_QUANT_SIMD_AVX512: return f32_dot_avx512(a, b, n);
+    case BC_QUANT_SIMD_AVX2: return f32_dot_avx2(a, b, n);
+    default: break;
+    }
+#endif
+    return f32_dot_scalar(a, b, n);
+}
+
+/* ---- matvec --------------------------------------------------------------- */
+
+void bc_matvec_int8_rows(const bc_quant_int8 *w, const float *x, float *y,
+                         int64_t row_begin, int64_t row_end) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        float scale = w->absmax[r] * (1.0f / 127.0f);
+        y[r] = int8_dot(w->q + r * w->cols, x, w->cols) * scale;
+    }
+}
+
+/* Any shape: blocks may straddle rows, so walk elements with their global
+ * index (used when cols is not a multiple of 64; no real model needs it). */
+static void nf4_rows_generic(const bc_quant_nf4 *w, const float *x, float *y,
+                             int64_t row_begin, int64_t row_end) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        float acc = 0.0f;
+        int64_t e = r * w->cols, end = e + w->cols;
+        while (e < end) {
+            int64_t b = e / BC_NF4_BLOCK;
+            int64_t stop = (b + 1) * BC_NF4_BLOCK < end ? (b + 1) * BC_NF4_BLOCK : end;
+            float s = 0.0f;
+            for (; e < stop; e++) {
+                uint8_t byte = w->packed[e / 2];
+                s += bc_nf4_code[(e & 1) ? (byte & 15) : (byte >> 4)] * x[e - r * w->cols];
+            }
+            acc += s * bc_nf4_block_scale(w, b);
+        }
+        y[r] = acc;
+    }
+}
+
+void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
+                        int64_t row_begin, int64_t row_end) {
+    int64_t cols = w->cols;
+    if (cols % BC_NF4_BLOCK != 0) {
+        nf4_rows_generic(w, x, y, row_begin, row_end);
+        return;
+    }
+    int64_t half = cols / 2, nblk = cols / BC_NF4_BLOCK;
+    /* x split into even/odd elements, plus one row of block scales */
+    float *buf = malloc(((size_t)cols + (size_t)nblk) * sizeof(float));
+    if (!buf) { /* degrade gracefully rather than fail a matvec */
+        nf4_rows_generic(w, x, y, row_begin, row_end);
+        return;
+    }
+    float *xe = buf, *xo = buf + half, *scales = buf + cols;
+    for (int64_t k = 0; k < half; k++) {
+        xe[k] = x[2 * k];
+        xo[k] = x[2 * k + 1];
+    }
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *sc;
+        if (w->double_quant) {
+            /* bc_nf4_block_scale inlined: code2[q] * absmax2 + offset, two roundings */
+            const uint8_t *qa = w->qabsmax + r * nblk;
+            for (int64_t b = 0; b < nblk; b++) {
+                float decoded = w->code2[qa[b]] * w->absmax2[(r * nblk + b) / BC_NF4_BLOCK2];
+                scales[b] = decoded + w->offset;
+            }
+            sc = scales;
+        } else {
+            sc = w->absmax + r * nblk;
+        }
+        y[r] = nf4_row(w->packed + r * half, xe, xo, sc, nblk);
+    }
+    free(buf);
+}
+
+/* ---- matmul --------------------------------------------------------------- */
+
+#define MATMUL_TILE_ROWS 4
+
+size_t bc_quant_matmul_scratch_floats(int64_t cols) {
+    return (size_t)MATMUL_TILE_ROWS * (size_t)cols;
+}
+
+static void dequant_int8_row(const bc_quant_int8 *w, int64_t r, float *out) {
+    float scale = w->absmax[r] * (1.0f / 127.0f);
+    const int8_t *q = w->q + r * w->cols;
+    for (int64_t c = 0; c < w->cols; c++) out[c] = (float)q[c] * scale;
+}
+
+static void dequant_nf4_row(const bc_quant_nf4 *w, int64_t r, float *out) {
+    int64_t e0 = r * w->cols;
+    for (int64_t c = 0; c < w->cols;) {
+        int64_t e = e0 + c, b = e / BC_NF4_BLOCK;
+        float s = bc_nf4_block_scale(w, b);
+        int64_t stop = (b + 1) * BC_NF4_BLOCK - e0;
+        if (stop > w->cols) stop = w->cols;
+        for (; c < stop; c++) {
+            uint8_t byte = w->packed[(e0 + c) / 2];
+            out[c] = bc_nf4_code[((e0 + c) & 1) ? (byte & 15) : (byte >> 4)] * s;
+        }
+    }
+}
+
+typedef void (*dequant_row_fn)(const void *w, int64_t r, float *out);
+
+static void matmul_rows(const void *w, dequant_row_fn dequant, int64_t cols, const float *X,
+                        int64_t m, float *Y, int64_t ldy, int64_t row_begin, int64_t row_end,
+                        float *scratch) {
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += MATMUL_TILE_ROWS) {
+        int64_t nr = row_end - r0 < MATMUL_TILE_ROWS ? row_end - r0 : MATMUL_TILE_ROWS;
+        for (int64_t k = 0; k < nr; k++) dequant(w, r0 + k, scratch + k * cols);
+        for (int64_t t = 0; t < m; t++)
+            for (int64_t k = 0; k < nr; k++)
+                Y[t * ldy + r0 + k] = f32_dot(X + t * cols, scratch + k * cols, cols);
+    }
+}
+
+static void dequant_int8_row_cb(const void *w, int64_t r, float *out) {
+    dequant_int8_row(w, r, out);
+}
+static void dequant_nf4_row_cb(const void *w, int64_t r, float *out) {
+    dequant_nf4_row(w, r, out);
+}
+
+void bc_matmul_int8_rows(const bc_quant_int8 *w, const float *X, int64_t m, float *Y,
+                         int64_t row_begin, int64_t row_end, float *scratch) {
+    matmul_rows(w, dequant_int8_row_cb, w->cols, X, m, Y, w->rows, row_begin, row_end, scratch);
+}
+
+void bc_matmul_nf4_rows(const bc_quant_nf4 *w, const float *X, int64_t m, float *Y,
+                        int64_t row_begin, int64_t row_end, float *scratch) {
+    matmul_rows(w, dequant_nf4_row_cb, w->cols, X, m, Y, w->rows, row_begin, row_end, scratch);
+}
+
+/* ---- simple pthread split (until the engine drives the *_rows forms from
+ * its thread pool) ----------------------------------------------------------- */
+
+typedef enum { JOB_MATVEC_INT8, JOB_MATVEC_NF4, JOB_MATMUL_INT8, JOB_MATMUL_NF4 } job_kind;
+
+typedef struct split_job {
+    job_kind kind;
+    const void *w;
+    const float *x;
+    float *y;
+    int64_t m;
+    int64_t begin, end;
+    float *scratch;
+} split_job;
+
+static void run_job(split_job *j) {
+    switch (j->kind) {
+    case JOB_MATVEC_INT8: bc_matvec_int8_rows(j->w, j->x, j->y, j->begin, j->end); break;
+    case JOB_MATVEC_NF4: bc_matvec_nf4_rows(j->w, j->x, j->y, j->begin, j->end); break;
+    case JOB_MATMUL_INT8:
+        bc_matmul_int8_rows(j->w, j->x, j->m, j->y, j->begin, j->end, j->scratch);
+        break;
+    case JOB_MATMUL_NF4:
+        bc_matmul_nf4_rows(j->w, j->x, j->m, j->y, j->begin, j->end, j->scratch);
+        break;
+    }
+}
+
+static void *job_thread(void *arg) {
+    run_job(arg);
+    return NULL;
+}
+
+#define MAX_SPLIT 64
+
+static int run_split(job_kind kind, const void *w, int64_t rows, int64_t cols, const float *x,
+                     int64_t m, float *y, int n_threads, bc_error *err) {
+    int matmul = kind == JOB_MATMUL_INT8 || kind == JOB_MATMUL_NF4;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > MAX_SPLIT) n_threads = MAX_SPLIT;
+    if (n_threads > rows) n_threads = (int)rows;
+    split_job jobs[MAX_SPLIT];
+    pthread_t tids[MAX_SPLIT];
+    float *scratch = NULL;
+    size_t per = bc_quant_matmul_scratch_floats(cols);
+    if (matmul) {
+        scratch = malloc((size_t)n_threads * per * sizeof(float));
+        if (!scratch) return bc_errorf(err, "quantized matmul: out of memory for scratch");
+    }
+    int started = 0;
+    for (int t = 0; t < n_threads; t++) {
+        jobs[t] = (split_job){kind, w, x, y, m, rows * t / n_threads, rows * (t + 1) / n_threads,
+                              matmul ? scratch + (size_t)t * per : NULL};
+    }
+    for (int t = 1; t < n_threads; t++) {
+        if (pthread_create(&tids[t], NULL, job_thread, &jobs[t]) != 0) break;
+        started = t;
+    }
+    /* ranges whose thread could not start run here */
+    for (int t = started + 1; t < n_threads; t++) run_job(&jobs[t]);
+    run_job(&jobs[0]);
+    for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
+    free(scratch);
+    return 0;
+}
+
+int bc_matvec_int8(const bc_quant_int8 *w, const float *x, float *y, int n_threads,
+                   bc_error *err) {
+    return run_split(JOB_MATVEC_INT8, w, w->rows, w->cols, x, 1, y, n_threads, err);
+}
+
+int bc_matvec_nf4(const bc_quant_nf4 *w, const float *x, float *y, int n_threads,
+                  bc_error *err) {
+    return run_split(JOB_MATVEC_NF4, w, w->rows, w->cols, x, 1, y, n_threads, err);
+}
+
+int bc_matmul_int8(const bc_quant_int8 *w, const float *X, int64_t m, float *Y,
+                   int n_threads, bc_error *err) {
+    return run_split(JOB_MATMUL_INT8, w, w->rows, w->cols, X, m, Y, n_threads, err);
+}
+
+int bc_matmul_nf4(const bc_quant_nf4 *w, const float *X, int64_t m, float *Y,
+                  int n_threads, bc_error *err) {
+    return run_split(JOB_MATMUL_NF4, w, w->rows, w->cols, X, m, Y, n_threads, err);
+}
