@@ -521,3 +521,17 @@ int bc_app_config_load(bc_app_config *c, const bc_options *o, bc_error *err) {
     }
     return rc;
 }
+
+void bc_app_config_sampling(const bc_app_config *c, const bc_generation_config *model,
+                            uint64_t fresh_seed, bc_sampling *out) {
+    const bc_app_generation *g = &c->generation;
+    out->temperature = !isnan(g->temperature) ? g->temperature
+                       : model->do_sample     ? model->temperature
+                                              : 0.0f;
+    out->top_k = g->top_k >= 0 ? g->top_k : model->top_k;
+    out->top_p = !isnan(g->top_p) ? g->top_p : model->top_p;
+    out->repetition_penalty =
+        !isnan(g->repetition_penalty) ? g->repetition_penalty : model->repetition_penalty;
+    out->max_new_tokens = g->max_new_tokens > 0 ? g->max_new_tokens : model->max_new_tokens;
+    out->seed = g->seed_set ? g->seed : fresh_seed;
+}

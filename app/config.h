@@ -21,7 +21,9 @@
 #include <stdint.h>
 
 #include "bc_error.h"
+#include "model_config.h"
 #include "options.h"
+#include "sampler.h"
 
 typedef struct bc_preset {
     char *name;
@@ -91,5 +93,13 @@ char *bc_app_config_user_path(void);
 int bc_app_config_load(bc_app_config *c, const bc_options *o, bc_error *err);
 
 const bc_preset *bc_app_config_preset(const bc_app_config *c, const char *name);
+
+/* The sampling parameters of a run: each value set in the configuration (or
+ * on the command line) wins, the rest come from the model's
+ * generation_config.json (`model`). A model with do_sample false samples
+ * greedily unless a temperature was set. Without a configured seed,
+ * `fresh_seed` is used (e.g. from the clock). */
+void bc_app_config_sampling(const bc_app_config *c, const bc_generation_config *model,
+                            uint64_t fresh_seed, bc_sampling *out);
 
 #endif

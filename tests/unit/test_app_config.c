@@ -379,7 +379,32 @@ static void check_layers(void) {
     rmdir(tmp);
 }
 
+static void check_sampling(void) {
+    bc_app_config c;
+    bc_error err;
+    bc_generation_config model;
+    bc_generation_config_defaults(&model);
+    bc_app_config_defaults(&c);
+    bc_sampling s;
+    bc_app_config_sampling(&c, &model, 77, &s);
+    CHECK(s.temperature == model.temperature && s.top_k == model.top_k && s.top_p == model.top_p &&
+              s.repetition_penalty == model.repetition_penalty &&
+              s.max_new_tokens == model.max_new_tokens && s.seed == 77,
+          "defaults defer to the model's generation config and the fresh seed");
+    apply(&c, "generation: {top_k: 0, seed: 5, max_new_tokens: 100}\n", &err);
+    model.do_sample = false;
+    bc_app_config_sampling(&c, &model, 77, &s);
+    CHECK(s.top_k == 0 && s.seed == 5 && s.max_new_tokens == 100 && s.temperature == 0.0f &&
+              s.top_p == model.top_p,
+          "configured values win; do_sample false means greedy");
+    apply(&c, "generation: {temperature: 0.8}\n", &err);
+    bc_app_config_sampling(&c, &model, 77, &s);
+    CHECK(s.temperature == 0.8f, "a configured temperature wins over do_sample false");
+    bc_app_config_free(&c);
+}
+
 int main(void) {
+    check_sampling();
     check_shipped_file();
     check_good_file();
     check_errors();
