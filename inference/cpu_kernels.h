@@ -10,8 +10,8 @@
  * path with bc_simd_force() or the environment variable BC_SIMD
  * (generic | avx2 | avx512), read on first use.
  *
- * Prefill GEMM uses OpenBLAS when the build found it (BC_HAVE_OPENBLAS), else
- * a blocked kernel of ours. All kernels take a bc_threadpool (NULL = run on
+ * Prefill GEMM uses OpenBLAS when the build found it (BC_HAVE_OPENBLAS) and it
+ * has a current kernel for this CPU, else a blocked kernel of ours. All kernels take a bc_threadpool (NULL = run on
  * the caller only). Sizes are ints (every Baichuan2 dimension fits); products
  * of sizes are computed in size_t. Pointers must not alias unless stated. */
 #ifndef BC_CPU_KERNELS_H
@@ -38,9 +38,12 @@ bc_simd_level bc_simd_active(void);
  * active level is then unchanged). Not thread-safe against running kernels. */
 int bc_simd_force(bc_simd_level level);
 const char *bc_simd_name(bc_simd_level level); /* "generic", "avx2", "avx512" */
-/* Whether prefill matmul calls OpenBLAS (1) or our own blocked kernel (0). */
+/* Whether prefill matmul calls OpenBLAS (1) or our own blocked kernel (0).
+ * By default OpenBLAS is used only if the build has it and its kernel for
+ * this CPU is a current one: OpenBLAS that does not recognize the CPU falls
+ * back to an SSE3 kernel several times slower than ours. */
 int bc_kernels_have_blas(void);
-/* Turns the OpenBLAS path off (0) or back on (1), for tests and benchmarks.
+/* Turns the OpenBLAS path off (0) or on (1), for tests and benchmarks.
  * Returns -1 when asked to turn on BLAS in a build without it. */
 int bc_kernels_use_blas(int enabled);
 

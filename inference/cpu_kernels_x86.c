@@ -80,60 +80,78 @@ INLINE T512 __m512 ld512_bf16_part(const uint16_t *p, int n) {
 DEFINE_MATVEC512(matvec_f32_avx512, float, ld512_f32, ld512_f32_part)
 DEFINE_MATVEC512(matvec_bf16_avx512, uint16_t, ld512_bf16, ld512_bf16_part)
 
-/* GEMM in dot-product form: a tile of NT tokens x NR weight rows keeps
- * NT*NR accumulators (4x4 = 16 of the 32 zmm registers), so every loaded
- * vector feeds four FMAs. Called with constant 4x4 for full tiles (the
- * compiler unrolls it into registers) and with smaller counts at the edges. */
-#define DEFINE_GEMM512(NAME, WT, LD, LDP)                                            \
-    INLINE T512 void NAME##_tile(const float *X, const WT *W, float *Y, int t0,      \
-                                 int nt, int r0, int nr, int k0, int k1, int ld,     \
-                                 int ldy, int accumulate) {                          \
-        __m512 acc[4][4], xv[4], wv[4];                                              \
-        for (int i = 0; i < 4; i++)                                                  \
-            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();             \
-        int k = k0;                                                                  \
-        for (; k + 16 <= k1; k += 16) {                                              \
-            for (int j = 0; j < nr; j++) wv[j] = LD(W + (size_t)(r0 + j) * ld + k);  \
-            for (int i = 0; i < nt; i++)                                             \
-                xv[i] = _mm512_loadu_ps(X + (size_t)(t0 + i) * ld + k);              \
-            for (int i = 0; i < nt; i++)                                             \
-                for (int j = 0; j < nr; j++)                                         \
-                    acc[i][j] = _mm512_fmadd_ps(xv[i], wv[j], acc[i][j]);            \
-        }                                                                            \
-        if (k < k1) {                                                                \
-            int n = k1 - k;                                                          \
-            for (int j = 0; j < nr; j++)                                             \
-                wv[j] = LDP(W + (size_t)(r0 + j) * ld + k, n);                       \
-            for (int i = 0; i < nt; i++)                                             \
-                xv[i] = ld512_f32_part(X + (size_t)(t0 + i) * ld + k, n);            \
-            for (int i = 0; i < nt; i++)                                             \
-                for (int j = 0; j < nr; j++)                                         \
-                    acc[i][j] = _mm512_fmadd_ps(xv[i], wv[j], acc[i][j]);            \
-        }                                                                            \
-        for (int i = 0; i < nt; i++)                                                 \
-            for (int j = 0; j < nr; j++) {                                           \
-                float *yp = Y + (size_t)(t0 + i) * ldy + r0 + j;                     \
-                float s = _mm512_reduce_add_ps(acc[i][j]);                           \
-                *yp = accumulate ? *yp + s : s;                                      \
-            }                                                                        \
-    }                                                                                \
+/* GEMM in outer-product form, like BLAS kernels: a 32-row panel of W is
+ * packed (transposed, bf16 widened) into a [kc][32] buffer that stays in L1;
+ * then for each 8-token tile, every k step broadcasts 8 X values against two
+ * 16-wide W vectors into 16 accumulators (8 x 32 outputs), 16 FMAs per 10
+ * loads, with no horizontal reductions. */
+#define GEMM512_KC 256
+#define GEMM512_NR 32
+#define GEMM512_MR 12
+
+INLINE T512 void gemm512_micro(const float *X, int ldx, const float *Bp, int kc, float *Y,
+                               int ldy, int nt, int nr, int accumulate) {
+    __m512 c[GEMM512_MR][2];
+    for (int i = 0; i < GEMM512_MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(Bp + (size_t)k * GEMM512_NR);
+        __m512 b1 = _mm512_loadu_ps(Bp + (size_t)k * GEMM512_NR + 16);
+        for (int i = 0; i < nt; i++) {
+            __m512 a = _mm512_set1_ps(X[(size_t)i * ldx + k]);
+            c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
+            c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
+        }
+    }
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    for (int i = 0; i < nt; i++) {
+        float *y = Y + (size_t)i * ldy;
+        if (accumulate) {
+            c[i][0] = _mm512_add_ps(c[i][0], _mm512_maskz_loadu_ps(m0, y));
+            c[i][1] = _mm512_add_ps(c[i][1], _mm512_maskz_loadu_ps(m1, y + 16));
+        }
+        _mm512_mask_storeu_ps(y, m0, c[i][0]);
+        _mm512_mask_storeu_ps(y + 16, m1, c[i][1]);
+    }
+}
+
+/* Runs the micro-kernel over all T tokens for one packed panel: full tiles
+ * with the constant MR (kept in registers), the last partial tile apart. */
+static T512 void gemm512_panel(const float *X, int ld, const float *Bp, int kc, float *Y,
+                               int ldy, int T, int nr, int accumulate) {
+    int t = 0;
+    for (; t + GEMM512_MR <= T; t += GEMM512_MR)
+        gemm512_micro(X + (size_t)t * ld, ld, Bp, kc, Y + (size_t)t * ldy, ldy, GEMM512_MR, nr,
+                      accumulate);
+    if (t < T)
+        gemm512_micro(X + (size_t)t * ld, ld, Bp, kc, Y + (size_t)t * ldy, ldy, T - t, nr,
+                      accumulate);
+}
+
+#define DEFINE_GEMM512(NAME, WT, WIDEN)                                              \
     static T512 void NAME(const float *X, const WT *W, float *Y, int T, int r0,       \
                           int r1, int k0, int k1, int ld, int ldy, int accumulate) { \
-        for (int r = r0; r < r1; r += 4) {                                           \
-            int nr = r1 - r < 4 ? r1 - r : 4;                                        \
-            int t = 0;                                                               \
-            if (nr == 4)                                                             \
-                for (; t + 4 <= T; t += 4)                                           \
-                    NAME##_tile(X, W, Y, t, 4, r, 4, k0, k1, ld, ldy, accumulate);   \
-            for (; t < T; t += 4) {                                                  \
-                int nt = T - t < 4 ? T - t : 4;                                      \
-                NAME##_tile(X, W, Y, t, nt, r, nr, k0, k1, ld, ldy, accumulate);     \
+        float Bp[GEMM512_KC * GEMM512_NR];                                           \
+        for (int kb = k0; kb < k1; kb += GEMM512_KC) {                               \
+            int kc = k1 - kb < GEMM512_KC ? k1 - kb : GEMM512_KC;                    \
+            int acc = accumulate || kb > k0;                                         \
+            for (int r = r0; r < r1; r += GEMM512_NR) {                              \
+                int nr = r1 - r < GEMM512_NR ? r1 - r : GEMM512_NR;                  \
+                for (int j = 0; j < GEMM512_NR; j++) {                               \
+                    const WT *w = W + (size_t)(r + j) * ld + kb;                     \
+                    if (j < nr)                                                      \
+                        for (int k = 0; k < kc; k++) Bp[k * GEMM512_NR + j] = WIDEN(w[k]); \
+                    else                                                             \
+                        for (int k = 0; k < kc; k++) Bp[k * GEMM512_NR + j] = 0.0f;  \
+                }                                                                    \
+                gemm512_panel(X + kb, ld, Bp, kc, Y + r, ldy, T, nr, acc);           \
             }                                                                        \
         }                                                                            \
     }
 
-DEFINE_GEMM512(gemm_f32_avx512, float, ld512_f32, ld512_f32_part)
-DEFINE_GEMM512(gemm_bf16_avx512, uint16_t, ld512_bf16, ld512_bf16_part)
+#define WIDEN_F32(v) (v)
+DEFINE_GEMM512(gemm_f32_avx512, float, WIDEN_F32)
+DEFINE_GEMM512(gemm_bf16_avx512, uint16_t, bc_bf16_bits_to_f32)
 
 static T512 float dot_avx512(const float *a, const float *b, int n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
