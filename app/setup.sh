@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-pkgs="gcc pkg-config meson ninja-build libncurses-dev libreadline-dev libyaml-dev"
+pkgs="gcc pkg-config meson ninja-build libncurses-dev libreadline-dev libyaml-dev libopenblas-dev"
 if [ "${BC_SETUP_TEST:-0}" = 1 ]; then
   # Test references: SentencePiece (ids), numpy (float64 reference forward pass),
   # tmux (TUI suite), clang (sanitizer and fuzz builds).
