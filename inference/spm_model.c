@@ -54,7 +54,7 @@ static int pb_key(pb_reader *r, uint32_t *field, int *wire, const char *where, b
 /* A length-delimited payload as a sub-reader. */
 static int pb_len(pb_reader *r, pb_reader *sub, const char *where, bc_error *err) {
     uint64_t n;
-    if (pb_varint(r, &n) != 0) return bc_errorf(err, "%s: truncated length", where);
+    if (pb_varint(r, &n) != 0) return bc_errorf(err, "%s: truncated or overlong length", where);
     if (n > (uint64_t)(r->end - r->p))
         return bc_errorf(err, "%s: length %llu runs past the end of its message", where,
                          (unsigned long long)n);
