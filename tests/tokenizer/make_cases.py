@@ -22,6 +22,7 @@ import sys
 
 import sentencepiece as spm
 
+sys.dont_write_bytecode = True  # runs from the source tree at test time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_tokenizers import english_words, fields, level1_hanzi  # noqa: E402
 
