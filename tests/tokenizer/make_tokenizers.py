@@ -202,6 +202,20 @@ def make_unused(src, dst):
     open(dst, "wb").write(bytes(out))
 
 
+def scrub(path):
+    """Drops trainer_spec.input (1) and .model_prefix (2): they hold the paths
+    of the machine that trained the model, which the repository must not."""
+    data = open(path, "rb").read()
+    out = bytearray()
+    for field, wire, raw, payload in fields(data):
+        if field == 2 and wire == 2:
+            spec = b"".join(r for f, _w, r, _p in fields(payload) if f not in (1, 2))
+            out += b"\x12" + varint(len(spec)) + spec
+        else:
+            out += raw
+    open(path, "wb").write(bytes(out))
+
+
 def main():
     rng = random.Random(20240611)
     os.makedirs(OUT, exist_ok=True)
@@ -215,6 +229,8 @@ def main():
               allow_whitespace_only_pieces=True, user_defined_symbols=USER_DEFINED)
         train(corpus, os.path.join(OUT, "default"), vocab_size=3000,
               character_coverage=0.995)
+    scrub(os.path.join(OUT, "demo.model"))
+    scrub(os.path.join(OUT, "default.model"))
     make_unused(os.path.join(OUT, "demo.model"), os.path.join(OUT, "unused.model"))
     for name in ("demo", "default", "unused"):
         path = os.path.join(OUT, name + ".model")
