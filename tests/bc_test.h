@@ -1,6 +1,7 @@
 /* A tiny TAP test harness shared by the C test programs. Each CHECK is one TAP
- * line; the program's exit status says whether all passed. Exit 77 = skipped
- * (meson's convention), via BC_SKIP. */
+ * line; the program's exit status says whether all passed. BC_SKIP prints a
+ * TAP skip plan and exits 0: with protocol 'tap' meson reads the plan (an exit
+ * status of 77 would count as an error there, not as a skip). */
 #ifndef BC_TEST_H
 #define BC_TEST_H
 
@@ -28,7 +29,7 @@ static int bc_test_count, bc_test_failed;
         printf("1..0 # SKIP ");                                               \
         printf(__VA_ARGS__);                                                  \
         printf("\n");                                                         \
-        exit(77);                                                             \
+        exit(0);                                                             \
     } while (0)
 
 static inline int bc_test_done(void) {
