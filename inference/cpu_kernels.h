@@ -40,6 +40,9 @@ int bc_simd_force(bc_simd_level level);
 const char *bc_simd_name(bc_simd_level level); /* "generic", "avx2", "avx512" */
 /* Whether prefill matmul calls OpenBLAS (1) or our own blocked kernel (0). */
 int bc_kernels_have_blas(void);
+/* Turns the OpenBLAS path off (0) or back on (1), for tests and benchmarks.
+ * Returns -1 when asked to turn on BLAS in a build without it. */
+int bc_kernels_use_blas(int enabled);
 
 /* ---- 16-bit float conversions (used by the loader while streaming) ---- */
 
@@ -52,9 +55,8 @@ float bc_f16_to_f32(uint16_t bits);
  * overflow rounds to inf; NaN stays NaN (quiet, sign kept). */
 uint16_t bc_f32_to_bf16(float value);
 
-/* Bulk versions of the above (SIMD where available). For f16 the bulk path may
- * quiet a signalling NaN (sets the top mantissa bit); every other value is
- * bit-identical to the scalar function. */
+/* Bulk versions of the above (vectorized where the CPU allows), bit-identical
+ * to the scalar functions for every input, NaNs included. */
 void bc_convert_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 void bc_convert_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void bc_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
