@@ -244,6 +244,224 @@ def make_index_hostile():
     index_json(os.path.join(d, "model.safetensors.index.json"), wm, total_size(a))
 
 
+# --------------------------------------------------------------------- torch
+
+def torch_state_dict(seed):
+    sd = sample_state_dict(seed)
+    base = torch.arange(20, dtype=torch.float32) * 0.25
+    sd["view.slice"] = base[5:10]               # storage offset 5, shared storage
+    sd["view.block"] = base[10:20].view(2, 5)   # same storage again, offset 10
+    sd["mask.bool"] = torch.tensor([True, False, True])
+    sd["big.f64"] = torch.tensor([1.5, -2.25], dtype=torch.float64)
+    return sd
+
+
+def save_bytes(obj, **kw):
+    buf = io.BytesIO()
+    torch.save(obj, buf, **kw)
+    return buf.getvalue()
+
+
+def zip_rewrite(blob, replace=None, drop=(), add=None, deflate=(), prefix=None):
+    """Rewrites a torch.save archive with Python's zipfile (plain ZIP, stored)."""
+    src = zipfile.ZipFile(io.BytesIO(blob))
+    out = io.BytesIO()
+    old_prefix = src.namelist()[0].split("/")[0] + "/"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            rel = info.filename[len(old_prefix):]
+            if rel in drop:
+                continue
+            data = (replace or {}).get(rel, src.read(info.filename))
+            info = zipfile.ZipInfo((prefix or old_prefix) + rel, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED if rel in deflate else zipfile.ZIP_STORED
+            dst.writestr(info, data)  # fixed time stamp: reproducible fixtures
+        for rel, data in (add or {}).items():
+            dst.writestr(zipfile.ZipInfo((prefix or old_prefix) + rel,
+                                         date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return out.getvalue()
+
+
+def pkl_of(blob):
+    z = zipfile.ZipFile(io.BytesIO(blob))
+    return z.read([n for n in z.namelist() if n.endswith("/data.pkl")][0])
+
+
+def flat_records(name, v, out):
+    """The C reader's flattening of non-tensor values (unpickler.h)."""
+    if v is None:
+        return
+    if isinstance(v, torch.Tensor):
+        out.append(tensor_record(name, v))
+    elif isinstance(v, torch.Size):
+        data = struct.pack("<%dq" % len(v), *v)
+        out.append(raw_record(name, "I64", [len(v)], data, v[0], v[-1]))
+    elif isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            flat_records(f"{name}.{i}", x, out)
+    elif isinstance(v, bool):
+        out.append(raw_record(name, "BOOL", [], bytes([v]), int(v), int(v)))
+    elif isinstance(v, int):
+        out.append(raw_record(name, "I64", [], struct.pack("<q", v), v, v))
+    elif isinstance(v, float):
+        out.append(raw_record(name, "F64", [], struct.pack("<d", v), v, v))
+    elif isinstance(v, str):
+        b = v.encode()
+        out.append(raw_record(name, "U8", [len(b)], b, b[0], b[-1]))
+    elif isinstance(v, torch.dtype):
+        b = str(v).replace("torch.", "").encode()
+        out.append(raw_record(name, "U8", [len(b)], b, b[0], b[-1]))
+    else:
+        raise TypeError(type(v))
+
+
+class UntypedTensor:
+    """Pickles as torch >= 2 can write a tensor over an untyped storage."""
+    def __init__(self, nbytes, shape):
+        self.nbytes, self.shape = nbytes, shape
+
+    def __reduce__(self):
+        stride = (self.shape[1], 1)
+        return (torch._utils._rebuild_tensor_v2,
+                (StorageRef(self.nbytes), 0, self.shape, stride, False, collections.OrderedDict()))
+
+
+class StorageRef:
+    def __init__(self, nbytes):
+        self.nbytes = nbytes
+
+
+class UntypedPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, StorageRef):
+            return ("storage", torch.UntypedStorage, "0", "cpu", obj.nbytes)
+        return None
+
+
+class Evil:
+    def __init__(self, fn, arg):
+        self.fn, self.arg = fn, arg
+
+    def __reduce__(self):
+        return (self.fn, (self.arg,))
+
+
+def pickle_ops(pkl):
+    return [(op.name, arg, pos) for op, arg, pos in pickletools.genops(pkl)]
+
+
+def splice(pkl, pos, old_len, new):
+    return pkl[:pos] + new + pkl[pos + old_len:]
+
+
+def make_torch_fixtures():
+    d = fresh(os.path.join(OUT, "bin_single"))
+    sd = torch_state_dict(5)
+    single = save_bytes(sd)
+    open(os.path.join(d, "pytorch_model.bin"), "wb").write(single)
+    expect("bin_single", sd)
+
+    d = fresh(os.path.join(OUT, "bin_sharded"))
+    a, b = sample_state_dict(6, "a."), torch_state_dict(7)
+    torch.save(a, os.path.join(d, "pytorch_model-00001-of-00002.bin"))
+    torch.save(b, os.path.join(d, "pytorch_model-00002-of-00002.bin"))
+    wm = {k: "pytorch_model-00001-of-00002.bin" for k in a}
+    wm.update({k: "pytorch_model-00002-of-00002.bin" for k in b})
+    index_json(os.path.join(d, "pytorch_model.bin.index.json"), wm, total_size(a) + total_size(b))
+    expect("bin_sharded", a)
+    expect("bin_sharded", b)
+
+    # pickle protocol 4: FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL
+    d = fresh(os.path.join(OUT, "bin_proto4"))
+    sd = torch_state_dict(8)
+    torch.save(sd, os.path.join(d, "pytorch_model.bin"), pickle_protocol=4)
+    expect("bin_proto4", sd)
+
+    # a plain (non-ZIP64) archive with another folder name and a byteorder record
+    d = fresh(os.path.join(OUT, "bin_zipfile"))
+    open(os.path.join(d, "pytorch_model.bin"), "wb").write(
+        zip_rewrite(single, prefix="pytorch_model/", add={"byteorder": b"little"}))
+    expect("bin_zipfile", torch_state_dict(5))
+
+    # -4bits-like: a quant_state list beside a packed uint8 weight, and a Parameter
+    d = fresh(os.path.join(OUT, "bin_quant"))
+    g = torch.Generator().manual_seed(9)
+    qsd = collections.OrderedDict()
+    qsd["l.weight"] = torch.randint(0, 256, (16, 1), generator=g, dtype=torch.uint8)
+    qsd["l.weight.quant_state"] = [
+        torch.randint(0, 256, (2,), generator=g, dtype=torch.uint8), torch.Size([4, 8]),
+        torch.float16, 64,
+        [torch.tensor(0.0704), [torch.randn(1, generator=g), torch.randn(256, generator=g),
+                                256, False, torch.float32, None, None]],
+        "nf4", torch.randn(16, generator=g)]
+    qsd["norm.weight"] = torch.nn.Parameter(torch.randn(4, generator=g).half(),
+                                            requires_grad=False)
+    torch.save(qsd, os.path.join(d, "pytorch_model.bin"))
+    recs = []
+    for k, v in qsd.items():
+        flat_records(k, v.detach() if isinstance(v, torch.Tensor) else v, recs)
+    EXPECTED.extend(("bin_quant", r) for r in recs)
+
+    # a tensor over torch.UntypedStorage (hand-built pickle, real archive around it)
+    d = fresh(os.path.join(OUT, "bin_untyped"))
+    u8 = torch.randint(0, 256, (3, 4), generator=g, dtype=torch.uint8)
+    buf = io.BytesIO()
+    UntypedPickler(buf, protocol=2).dump(collections.OrderedDict(raw=UntypedTensor(12, (3, 4))))
+    open(os.path.join(d, "pytorch_model.bin"), "wb").write(
+        zip_rewrite(save_bytes({"raw": u8}), replace={"data.pkl": buf.getvalue()}))
+    EXPECTED.append(("bin_untyped", tensor_record("raw", u8)))
+
+    make_torch_hostile(single)
+
+
+def make_torch_hostile(single):
+    d = fresh(os.path.join(OUT, "hostile_bin"))
+
+    def write(name, blob):
+        open(os.path.join(d, name), "wb").write(blob)
+
+    def with_pkl(pkl):
+        return zip_rewrite(single, replace={"data.pkl": pkl})
+
+    pkl = pkl_of(single)
+    ops = pickle_ops(pkl)
+    write("truncated.bin", single[:len(single) // 2])
+    write("deflated.bin", zip_rewrite(single, deflate={"data/0"}))
+    write("os_system.bin", with_pkl(pickle.dumps(
+        collections.OrderedDict(w=Evil(os.system, "echo pwned")), protocol=2)))
+    write("eval.bin", with_pkl(pickle.dumps(
+        collections.OrderedDict(w=Evil(eval, "1+1")), protocol=2)))
+    write("unknown_global.bin", with_pkl(pickle.dumps(
+        collections.OrderedDict(w=collections.Counter("ab")), protocol=2)))
+    write("stack_underflow.bin", with_pkl(pickle.PROTO + b"\x02" + pickle.REDUCE + pickle.STOP))
+    write("deep_nesting.bin", with_pkl(pickle.PROTO + b"\x02" + pickle.MARK * 100000 +
+                                       pickle.STOP))
+    write("unterminated.bin", with_pkl(pkl[:-1]))
+    # the first BINGET becomes a LONG_BINGET of a huge memo index
+    name, arg, pos = next(o for o in ops if o[0] == "BINGET")
+    write("huge_memo.bin", with_pkl(splice(pkl, pos, 2, pickle.LONG_BINGET +
+                                           struct.pack("<I", 0xFFFFFF00))))
+    # the first storage claims 10000 elements (the int right before its TUPLE)
+    first_persid = next(i for i, o in enumerate(ops) if o[0] == "BINPERSID")
+    tup = max(i for i in range(first_persid) if ops[i][0] == "TUPLE")
+    num = max(i for i in range(tup) if ops[i][0] in ("BININT1", "BININT2", "BININT"))
+    n_op, n_arg, n_pos = ops[num]
+    n_len = ops[num + 1][2] - n_pos
+    write("storage_numel.bin", with_pkl(splice(pkl, n_pos, n_len,
+                                               pickle.BININT + struct.pack("<i", 10000))))
+    # the first tensor's storage offset (the int right after BINPERSID) moves past the end
+    o_op, o_arg, o_pos = ops[first_persid + 1]
+    o_len = ops[first_persid + 2][2] - o_pos
+    write("offset_past_end.bin", with_pkl(splice(pkl, o_pos, o_len,
+                                                 pickle.BININT + struct.pack("<i", 1000))))
+    write("noncontig.bin", save_bytes({"t": torch.arange(20.).view(4, 5).t()}))
+    write("legacy.bin", save_bytes(collections.OrderedDict(a=torch.ones(2)),
+                                   _use_new_zipfile_serialization=False))
+    write("byteorder_big.bin", zip_rewrite(single, add={"byteorder": b"big"}))
+    write("missing_record.bin", zip_rewrite(single, drop={"data/1"}))
+    write("not_dict.bin", save_bytes([torch.ones(2)]))
+
+
 # ---------------------------------------------------------------------- main
 
 def write_expected():

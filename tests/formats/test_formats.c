@@ -178,9 +178,22 @@ static const hostile hostiles[] = {
     {"hostile_idx/unlisted", 1, "is not listed in"},
     {"hostile_idx/missing_shard", 1, "model-00002-of-00002.safetensors: cannot open"},
     {"hostile_idx/duplicate_across_shards", 1, "duplicate name (already in"},
-#ifdef BC_FORMATS_TORCH
-    BC_FORMATS_TORCH
-#endif
+    {"hostile_bin/truncated.bin", 0, "no zip end-of-central-directory record"},
+    {"hostile_bin/deflated.bin", 0, "archive/data/0 is compressed (method 8)"},
+    {"hostile_bin/os_system.bin", 0, "refused global posix.system"},
+    {"hostile_bin/eval.bin", 0, "refused global __builtin__.eval"},
+    {"hostile_bin/unknown_global.bin", 0, "refused global collections.Counter"},
+    {"hostile_bin/stack_underflow.bin", 0, "stack underflow"},
+    {"hostile_bin/deep_nesting.bin", 0, "MARKs nested too deeply"},
+    {"hostile_bin/unterminated.bin", 0, "truncated: no STOP opcode"},
+    {"hostile_bin/huge_memo.bin", 0, "memo index too large"},
+    {"hostile_bin/storage_numel.bin", 0, "numel 10000 of FloatStorage needs more than its 80-byte record"},
+    {"hostile_bin/offset_past_end.bin", 0, "offset 1000 + 20 elements is past the end of its 20-element storage"},
+    {"hostile_bin/noncontig.bin", 0, "tensor is not contiguous"},
+    {"hostile_bin/legacy.bin", 0, "legacy (pre-1.6, non-zip) torch.save format"},
+    {"hostile_bin/byteorder_big.bin", 0, "byteorder record is not \"little\""},
+    {"hostile_bin/missing_record.bin", 0, "storage record archive/data/1 not in the archive"},
+    {"hostile_bin/not_dict.bin", 0, "the pickled object is not a dict"},
 };
 
 static void check_hostile(void) {
@@ -291,8 +304,8 @@ int main(void) {
     check_hostile();
     check_damage("st_single/model.safetensors", bc_safetensors_parse);
     check_damage("st_sharded/model-00002-of-00002.safetensors", bc_safetensors_parse);
-#ifdef BC_FORMATS_TORCH_DAMAGE
-    BC_FORMATS_TORCH_DAMAGE
-#endif
+    check_damage("bin_single/pytorch_model.bin", bc_torch_parse);
+    check_damage("bin_zipfile/pytorch_model.bin", bc_torch_parse);
+    check_damage("bin_quant/pytorch_model.bin", bc_torch_parse);
     return bc_test_done();
 }
