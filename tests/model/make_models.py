@@ -44,7 +44,7 @@ TOKENIZER = os.path.join(ROOT, "tests", "data", "tokenizer", "demo.model")
 FIXTURES = [
     ("rope-safetensors-bf16", "rope", 32, 4, 2, 88, "safetensors", torch.bfloat16, 11),
     ("alibi6-bin-f16", "alibi", 24, 6, 2, 64, "bin", torch.float16, 12),
-    ("rope-shards-f32", "rope", 16, 2, 2, 40, "bin-sharded", torch.float32, 13),
+    ("rope-shards-f32", "rope", 8, 2, 2, 24, "bin-sharded", torch.float32, 13),
 ]
 MODEL_MAX_LENGTH = 128
 

@@ -5,7 +5,9 @@ values of the `model` suite for every directory under tests/data/models/.
 
 Per model directory it writes
   expected.txt   prompt ids, their 32-token greedy continuation, perplexity
-  logits<k>.f32  full logits [len(prompt k), vocab] of prompt k (little-endian f32)
+  logits<k>.f32  full logits [LOGIT_ROWS, vocab] of the last LOGIT_ROWS positions
+                 of prompt k (little-endian f32; the last rows only, to keep the
+                 committed files small)
 Token ids come from SentencePiece on the directory's tokenizer.model.
 
 Weights are read with the producers' own readers (torch.load, the safetensors
@@ -32,6 +34,7 @@ PROMPTS = [
     "你好，今天天气怎么样？ 1234",
 ]
 GREEDY_TOKENS = 32
+LOGIT_ROWS = 3
 PERPLEXITY_CTX = 16
 PERPLEXITY_TEXT = (
     "Baichuan 2 is a family of large language models trained from scratch on "
@@ -166,10 +169,11 @@ def main():
         for k, text in enumerate(PROMPTS):
             ids = sp.encode(text)
             logits = forward(w, cfg, ids)
-            logits.astype("<f4").tofile(os.path.join(d, f"logits{k}.f32"))
+            logits[-LOGIT_ROWS:].astype("<f4").tofile(os.path.join(d, f"logits{k}.f32"))
             cont, gap = greedy(w, cfg, ids, GREEDY_TOKENS)
             gaps.append(gap)
             lines.append(f"prompt {k} {len(ids)} " + " ".join(map(str, ids)))
+            lines.append(f"logit_rows {k} {LOGIT_ROWS}")
             lines.append(f"greedy {k} {len(cont)} " + " ".join(map(str, cont)))
         ppl_ids = sp.encode(PERPLEXITY_TEXT)
         ppl, scored = perplexity(w, cfg, ppl_ids, PERPLEXITY_CTX)
