@@ -104,26 +104,18 @@ static void cpu_tensor_free(bc_backend *be, bc_btensor *t) {
 }
 
 /* One source row (F32/F16/BF16, little-endian, possibly unaligned in an
- * mmapped file) to fp32. */
-static void source_row_to_f32(const bc_tensor *src, int64_t row, int64_t cols, float *dst) {
+ * mmapped file) to fp32; half16 is a [cols] scratch for the 16-bit bits. */
+static void source_row_to_f32(const bc_tensor *src, int64_t row, int64_t cols, uint16_t *half16,
+                              float *dst) {
     size_t es = bc_dtype_size(src->dtype);
     const unsigned char *p = (const unsigned char *)src->data + (size_t)row * (size_t)cols * es;
-    switch (src->dtype) {
-    case BC_DTYPE_F32: memcpy(dst, p, (size_t)cols * 4); break;
-    case BC_DTYPE_BF16:
-        for (int64_t k = 0; k < cols; k++) {
-            uint16_t h; memcpy(&h, p + 2 * k, 2);
-            dst[k] = bc_bf16_to_f32(h);
-        }
-        break;
-    case BC_DTYPE_F16:
-        for (int64_t k = 0; k < cols; k++) {
-            uint16_t h; memcpy(&h, p + 2 * k, 2);
-            dst[k] = bc_f16_to_f32(h);
-        }
-        break;
-    default: break; /* rejected by the caller */
+    if (src->dtype == BC_DTYPE_F32) {
+        memcpy(dst, p, (size_t)cols * 4);
+        return;
     }
+    memcpy(half16, p, (size_t)cols * 2);
+    if (src->dtype == BC_DTYPE_BF16) bc_convert_bf16_to_f32(half16, dst, (size_t)cols);
+    else bc_convert_f16_to_f32(half16, dst, (size_t)cols);
 }
 
 static int cpu_tensor_load(bc_backend *be, bc_btensor *t, const bc_tensor *src,
@@ -137,18 +129,25 @@ static int cpu_tensor_load(bc_backend *be, bc_btensor *t, const bc_tensor *src,
     if (numel != t->rows * t->cols)
         return bc_errorf(err, "tensor %s: %lld elements, expected %lld", src->name,
                          (long long)numel, (long long)(t->rows * t->cols));
-    float *row = t->store == BC_STORE_F32 ? NULL : malloc((size_t)t->cols * sizeof(float));
-    if (t->store != BC_STORE_F32 && !row) return bc_errorf(err, "cpu backend: out of memory");
-    size_t src_row_bytes = (size_t)t->cols * bc_dtype_size(src->dtype);
+    size_t cols = (size_t)t->cols;
+    float *row = malloc(cols * sizeof(float));
+    uint16_t *half16 = malloc(cols * sizeof(uint16_t));
+    if (!row || !half16) { free(row); free(half16); return bc_errorf(err, "cpu backend: out of memory"); }
+    /* bf16 into bf16 storage with nothing to scale: the bits as they are */
+    bool copy_bits = t->store == BC_STORE_BF16 && src->dtype == BC_DTYPE_BF16 && !row_scale;
+    size_t src_row_bytes = cols * bc_dtype_size(src->dtype);
     uint64_t done = 0, reported = 0;
     for (int64_t r = 0; r < t->rows; r++) {
-        float *dst = t->store == BC_STORE_F32 ? f32(t) + r * t->cols : row;
-        source_row_to_f32(src, r, t->cols, dst);
-        if (row_scale)
-            for (int64_t k = 0; k < t->cols; k++) dst[k] *= row_scale[r];
-        if (t->store == BC_STORE_BF16) {
-            uint16_t *out = (uint16_t *)t->data + r * t->cols;
-            for (int64_t k = 0; k < t->cols; k++) out[k] = bc_f32_to_bf16(dst[k]);
+        if (copy_bits) {
+            memcpy((uint16_t *)t->data + (size_t)r * cols,
+                   (const unsigned char *)src->data + (size_t)r * src_row_bytes, src_row_bytes);
+        } else {
+            float *dst = t->store == BC_STORE_F32 ? f32(t) + (size_t)r * cols : row;
+            source_row_to_f32(src, r, t->cols, half16, dst);
+            if (row_scale)
+                for (size_t k = 0; k < cols; k++) dst[k] *= row_scale[r];
+            if (t->store == BC_STORE_BF16)
+                bc_convert_f32_to_bf16(dst, (uint16_t *)t->data + (size_t)r * cols, cols);
         }
         done += src_row_bytes;
         if (progress && (done - reported >= (16u << 20) || r + 1 == t->rows)) {
@@ -157,6 +156,7 @@ static int cpu_tensor_load(bc_backend *be, bc_btensor *t, const bc_tensor *src,
         }
     }
     free(row);
+    free(half16);
     return 0;
 }
 
