@@ -150,7 +150,10 @@ static void *worker_main(void *p) {
             atomic_fetch_add(&pool->sleepers, 1);
             /* Re-check after announcing ourselves: the caller bumps the
              * generation before it looks at `sleepers` (both seq_cst). */
-            while (atomic_load(&pool->generation) == seen) futex_wait(&pool->generation, seen);
+            /* `stop` too: a pool freed before this worker first read the
+             * generation has already bumped it (engine: fixes a hang). */
+            while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop))
+                futex_wait(&pool->generation, seen);
             atomic_fetch_sub(&pool->sleepers, 1);
         }
         seen = atomic_load_explicit(&pool->generation, memory_order_acquire);
