@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,15 +24,39 @@ static void show_progress(void *user, uint64_t done, uint64_t total) {
     if (done >= total) fprintf(stderr, "\r                      \r");
 }
 
+/* Prints each line of a multi-line message with the program's prefix. */
+static void print_lines(const char *what, const char *text) {
+    const char *p = text;
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        if (n) fprintf(stderr, "baichuan-chat: %s: %.*s\n", what, n, p);
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
+void bc_app_settings(const bc_options *o, bc_app_config *cfg) {
+    bc_error err = {{0}};
+    if (bc_app_config_load(cfg, o, &err)) print_lines("config", err.msg);
+    print_lines("config warning", cfg->warnings);
+}
+
 int bc_app_load_engine(const bc_options *o, bc_engine **e, double *seconds) {
+    bc_app_config cfg;
+    bc_app_settings(o, &cfg);
+    int rc = bc_app_open_engine(&cfg, e, seconds);
+    bc_app_config_free(&cfg);
+    return rc;
+}
+
+int bc_app_open_engine(const bc_app_config *cfg, bc_engine **e, double *seconds) {
     bc_error err = {{0}};
     char *dir = NULL;
-    if (bc_model_resolve(o->model ? o->model : "demo", &dir, &err)) {
+    if (bc_model_resolve(cfg->model, &dir, &err)) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         return 1;
     }
-    bc_load_params lp = {dir, o->backend ? o->backend : "auto", o->quant ? o->quant : "auto",
-                         o->threads};
+    bc_load_params lp = {dir, cfg->backend, cfg->quant, cfg->threads};
     int last = -1;
     double t0 = bc_app_now();
     int rc = bc_engine_load(&lp, isatty(STDERR_FILENO) ? show_progress : NULL, &last, e, &err);

@@ -61,23 +61,6 @@ static char *read_prompt(const bc_options *o) {
     return s;
 }
 
-/* generation_config.json's values, then whatever the command line set. */
-static bc_sampling sampling_from(const bc_options *o, const bc_generation_config *g) {
-    bc_sampling s;
-    s.temperature = g->do_sample ? g->temperature : 0.0f;
-    s.top_k = g->top_k;
-    s.top_p = g->top_p;
-    s.repetition_penalty = g->repetition_penalty;
-    s.max_new_tokens = g->max_new_tokens;
-    s.seed = o->seed_set ? o->seed : (uint64_t)time(NULL);
-    if (!isnan(o->temperature)) s.temperature = o->temperature;
-    if (o->top_k != BC_UNSET_INT) s.top_k = o->top_k;
-    if (!isnan(o->top_p)) s.top_p = o->top_p;
-    if (!isnan(o->repeat_penalty)) s.repetition_penalty = o->repeat_penalty;
-    if (o->n_predict != BC_UNSET_INT) s.max_new_tokens = o->n_predict;
-    return s;
-}
-
 static const char *stop_name(bc_stop_reason r) {
     switch (r) {
     case BC_STOP_EOS: return "end of reply";
@@ -91,10 +74,18 @@ static const char *stop_name(bc_stop_reason r) {
 int bc_mode_run(const bc_options *o) {
     char *prompt = read_prompt(o);
     if (!prompt) { fprintf(stderr, "baichuan-chat: out of memory\n"); return 1; }
+    bc_app_config cfg;
+    bc_app_settings(o, &cfg);
     bc_engine *e;
     double load_s;
-    if (bc_app_load_engine(o, &e, &load_s)) { free(prompt); return 1; }
-    bc_sampling s = sampling_from(o, bc_engine_generation_config(e));
+    if (bc_app_open_engine(&cfg, &e, &load_s)) {
+        bc_app_config_free(&cfg);
+        free(prompt);
+        return 1;
+    }
+    /* Configured and command-line values win over generation_config.json. */
+    bc_sampling s;
+    bc_app_config_sampling(&cfg, bc_engine_generation_config(e), (uint64_t)time(NULL), &s);
     signal(SIGINT, on_sigint);
     output out = {0, 0, 0};
     bc_gen_stats st;
@@ -105,7 +96,7 @@ int bc_mode_run(const bc_options *o) {
     } else {
         bc_message msgs[2];
         size_t n = 0;
-        if (o->system) msgs[n++] = (bc_message){BC_ROLE_SYSTEM, o->system};
+        if (cfg.system && *cfg.system) msgs[n++] = (bc_message){BC_ROLE_SYSTEM, cfg.system};
         msgs[n++] = (bc_message){BC_ROLE_USER, prompt};
         rc = bc_engine_chat(e, msgs, n, &s, write_text, &out, &st, &err);
     }
@@ -127,6 +118,7 @@ int bc_mode_run(const bc_options *o) {
         else if (st.stop == BC_STOP_CANCELLED) exit_code = 130;
     }
     bc_engine_free(e);
+    bc_app_config_free(&cfg);
     free(prompt);
     return exit_code;
 }
