@@ -12,14 +12,22 @@
 
 static int bc_test_count, bc_test_failed;
 
+/* A TAP line must stay one line: messages quoted in a description may hold
+ * newlines (multi-line error messages), which become " | ". */
+static inline void bc_test_one_line(char *s) {
+    for (; *s; s++)
+        if (*s == '\n' || *s == '\r') *s = '|';
+}
+
 #define CHECK(cond, ...)                                                      \
     do {                                                                      \
         int ok_ = (cond) ? 1 : 0;                                             \
         bc_test_count++;                                                      \
         if (!ok_) bc_test_failed++;                                           \
-        printf("%s %d - ", ok_ ? "ok" : "not ok", bc_test_count);             \
-        printf(__VA_ARGS__);                                                  \
-        printf("\n");                                                         \
+        char desc_[2048];                                                     \
+        snprintf(desc_, sizeof desc_, __VA_ARGS__);                           \
+        bc_test_one_line(desc_);                                              \
+        printf("%s %d - %s\n", ok_ ? "ok" : "not ok", bc_test_count, desc_); \
         if (!ok_) printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
         fflush(stdout);                                                       \
     } while (0)
