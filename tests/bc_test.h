@@ -6,6 +6,7 @@
 #define BC_TEST_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,13 @@ static int bc_test_count, bc_test_failed;
 
 /* A TAP line must stay one line: messages quoted in a description may hold
  * newlines (multi-line error messages), which become " | ". */
-static inline void bc_test_one_line(char *s) {
-    for (; *s; s++)
+__attribute__((format(printf, 3, 4)))
+static inline void bc_test_describe(char *buf, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    for (char *s = buf; *s; s++)
         if (*s == '\n' || *s == '\r') *s = '|';
 }
 
@@ -25,8 +31,7 @@ static inline void bc_test_one_line(char *s) {
         bc_test_count++;                                                      \
         if (!ok_) bc_test_failed++;                                           \
         char desc_[2048];                                                     \
-        snprintf(desc_, sizeof desc_, __VA_ARGS__);                           \
-        bc_test_one_line(desc_);                                              \
+        bc_test_describe(desc_, sizeof desc_, __VA_ARGS__);                   \
         printf("%s %d - %s\n", ok_ ? "ok" : "not ok", bc_test_count, desc_); \
         if (!ok_) printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
         fflush(stdout);                                                       \
