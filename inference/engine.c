@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "backend_loader.h"
 #include "chat_template.h"
 #include "checkpoint.h"
 #include "demo_model.h"
@@ -45,16 +46,9 @@ static double now_seconds(void) {
  * Loading
  * ======================================================================== */
 
+/* Backend choice (auto / cpu / cuda) and weight storage: backend_loader.c. */
 static int open_backend(const bc_load_params *p, bc_backend **be, bc_error *err) {
-    const char *backend = p->backend ? p->backend : "auto";
-    if (strcmp(backend, "auto") && strcmp(backend, "cpu"))
-        return bc_errorf(err, "backend '%s' is not available in this build (use cpu)", backend);
-    const char *quant = p->quant && strcmp(p->quant, "auto") ? p->quant : "f32";
-    bc_backend_params bp = {p->threads, BC_STORE_F32};
-    if (bc_store_parse(quant, &bp.store))
-        return bc_errorf(err, "--quant %s is not supported by the cpu backend (use f32 or bf16)",
-                         quant);
-    return bc_backend_cpu_new(&bp, be, err);
+    return bc_backend_open(p->backend, p->quant, p->threads, be, NULL, 0, err);
 }
 
 static const char *base_name(const char *path) {

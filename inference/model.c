@@ -24,8 +24,8 @@ typedef struct layer_weights {
     bc_btensor *gate;       /* mlp.gate_proj [I, H] */
     bc_btensor *up;         /* mlp.up_proj [I, H] */
     bc_btensor *down;       /* mlp.down_proj [H, I] */
-    bc_btensor *k_cache;    /* [ctx, H] f32, keys after RoPE */
-    bc_btensor *v_cache;    /* [ctx, H] f32 */
+    bc_btensor *k_cache;    /* [ctx, H] keys after RoPE, in the backend's kv_store */
+    bc_btensor *v_cache;    /* [ctx, H] */
 } layer_weights;
 
 struct bc_model {
@@ -254,10 +254,11 @@ static int make_position_tables(bc_model *m, bc_error *err) {
 static int make_state(bc_model *m, bc_error *err) {
     bc_backend *be = m->be;
     int B = m->max_batch;
+    bc_store kv = BE(m)->kv_store ? BE(m)->kv_store(be) : BC_STORE_F32;
     for (int l = 0; l < m->n_layers; l++) {
-        m->layers[l].k_cache = BE(m)->tensor_new(be, m->ctx, m->H, BC_STORE_F32, false, err);
+        m->layers[l].k_cache = BE(m)->tensor_new(be, m->ctx, m->H, kv, false, err);
         if (!m->layers[l].k_cache) return -1;
-        m->layers[l].v_cache = BE(m)->tensor_new(be, m->ctx, m->H, BC_STORE_F32, false, err);
+        m->layers[l].v_cache = BE(m)->tensor_new(be, m->ctx, m->H, kv, false, err);
         if (!m->layers[l].v_cache) return -1;
     }
     struct { bc_btensor **t; int64_t rows, cols; } s[] = {
@@ -307,11 +308,12 @@ int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backen
     /* The big matrices are stored as the backend was told (--quant). */
     load_state ls = {m, ck, BE(m)->weight_store(be), progress, user, 0,
                      expected_source_bytes(ck, cfg)};
-    if (load_all_weights(&ls, err) || make_position_tables(m, err) || make_state(m, err)) {
+    if (load_all_weights(&ls, err) || make_position_tables(m, err) || make_state(m, err) ||
+        (BE(m)->status && BE(m)->status(be, err))) {
         bc_model_free(m);
         return -1;
     }
-    size_t es = ls.store == BC_STORE_BF16 ? 2 : 4;
+    size_t es = ls.store == BC_STORE_F32 ? 4 : 2;
     uint64_t per_layer = (3ull * m->H * m->H + (uint64_t)m->H * m->H + 3ull * m->I * m->H) * es
                          + 2ull * m->H * 4;
     m->decode_weight_bytes = per_layer * (uint64_t)m->n_layers + (uint64_t)m->V * m->H * es
@@ -397,7 +399,7 @@ int bc_model_forward(bc_model *m, const int32_t *ids, int n, int pos, bool all_r
         done += b;
     }
     op->synchronize(be);
-    return 0;
+    return op->status ? op->status(be, err) : 0;
 }
 
 int bc_model_ctx(const bc_model *m) { return m->ctx; }
