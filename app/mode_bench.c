@@ -119,8 +119,9 @@ int bc_mode_bench(const bc_options *o) {
            info.is_demo ? " [DEMO]" : "", c->num_hidden_layers, c->hidden_size, V);
     printf("backend:          %s, weights %s, %d threads\n", info.backend, info.quant, threads);
     printf("load:             %.2f s\n", load_s);
-    printf("prefill:          %d tokens in %.2f s = %.1f tok/s, %.1f GFLOP/s (linears + lm_head)\n",
-           PROMPT_TOKENS, prefill_s, prefill_tps, prefill_tps * bc_model_flops_per_token(m) / 1e9);
+    printf("prefill:          %d tokens in %.2f s = %.1f tok/s, %.1f GFLOP/s (linear layers)\n",
+           PROMPT_TOKENS, prefill_s, prefill_tps,
+           bc_model_prefill_flops(m, PROMPT_TOKENS) / prefill_s / 1e9);
     printf("decode:           %d tokens in %.2f s = %.2f tok/s\n", DECODE_TOKENS, decode_s, decode_tps);
     printf("decode bandwidth: %.1f MB of weights per token x %.2f tok/s = %.1f GB/s "
            "(machine read bandwidth, measured now: %.1f GB/s)\n",

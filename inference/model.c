@@ -407,7 +407,7 @@ int bc_model_vocab(const bc_model *m) { return m->V; }
 const bc_model_config *bc_model_get_config(const bc_model *m) { return &m->cfg; }
 uint64_t bc_model_decode_weight_bytes(const bc_model *m) { return m->decode_weight_bytes; }
 
-double bc_model_flops_per_token(const bc_model *m) {
+double bc_model_prefill_flops(const bc_model *m, int n_tokens) {
     double H = m->H, I = m->I, V = m->V;
-    return 2.0 * (m->n_layers * (4.0 * H * H + 3.0 * H * I) + V * H);
+    return 2.0 * n_tokens * m->n_layers * (4.0 * H * H + 3.0 * H * I) + 2.0 * V * H;
 }

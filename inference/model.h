@@ -55,9 +55,10 @@ const bc_model_config *bc_model_get_config(const bc_model *m);
 /* Bytes of weights streamed by one decode step (every linear + lm_head +
  * norms + one embedding row), in backend storage. */
 uint64_t bc_model_decode_weight_bytes(const bc_model *m);
-/* Floating-point operations of one token through the model at context 0
- * (2 per multiply-add of every linear and lm_head), for GFLOP/s figures. */
-double bc_model_flops_per_token(const bc_model *m);
+/* Floating-point operations of a prefill of n tokens (2 per multiply-add of
+ * every linear layer, plus lm_head for the last row only; attention scores
+ * not counted), for GFLOP/s figures. */
+double bc_model_prefill_flops(const bc_model *m, int n_tokens);
 
 /* ALiBi slopes of Baichuan2's _get_interleave(n_heads) (any n >= 1). */
 void bc_alibi_slopes(int n_heads, double *slopes);
