@@ -169,5 +169,7 @@ int bc_backend_open(const char *backend, const char *quant, int threads, bc_back
             snprintf(note, note_size, "CUDA not used: %s", cuda_err.msg);
     }
     if (auto_quant) bp.store = BC_STORE_F32;
+    if (bp.store == BC_STORE_F16 && note && note[0])
+        return bc_errorf(err, "--quant f16 needs the CUDA backend (%s)", note);
     return bc_backend_cpu_new(&bp, out, err);
 }
