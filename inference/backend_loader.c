@@ -23,6 +23,7 @@ static struct {
     bc_cuda_probe_fn probe;
     bc_cuda_backend_new_fn backend_new;
     bc_cuda_copy_bandwidth_fn copy_bandwidth;
+    bc_cuda_fill_uniform_fn fill_uniform;
 } module = {.once = PTHREAD_ONCE_INIT};
 
 /* Directory of the running executable, "" when /proc is unavailable. */
@@ -99,12 +100,13 @@ static void load_module(void) {
     module.probe = (bc_cuda_probe_fn)symbol("bc_cuda_module_probe");
     module.backend_new = (bc_cuda_backend_new_fn)symbol("bc_cuda_module_backend_new");
     module.copy_bandwidth = (bc_cuda_copy_bandwidth_fn)symbol("bc_cuda_module_copy_bandwidth");
+    module.fill_uniform = (bc_cuda_fill_uniform_fn)symbol("bc_cuda_module_fill_uniform");
 }
 
 /* 0 when every entry point is there, else -1 with the reason. */
 static int ensure_module(bc_error *err) {
     pthread_once(&module.once, load_module);
-    if (!module.probe || !module.backend_new || !module.copy_bandwidth)
+    if (!module.probe || !module.backend_new || !module.copy_bandwidth || !module.fill_uniform)
         return bc_errorf(err, "%s", module.why[0] ? module.why : "the CUDA module is unusable");
     return 0;
 }
@@ -124,6 +126,12 @@ int bc_backend_cuda_new(const bc_backend_params *p, bc_backend **out, bc_error *
 int bc_cuda_copy_bandwidth(uint64_t bytes, double *bytes_per_s, bc_error *err) {
     if (ensure_module(err)) return -1;
     return module.copy_bandwidth(bytes, bytes_per_s, err);
+}
+
+int bc_cuda_fill_uniform(bc_backend *be, bc_btensor *t, uint64_t seed, float lo, float hi,
+                         bc_error *err) {
+    if (ensure_module(err)) return -1;
+    return module.fill_uniform(be, t, seed, lo, hi, err);
 }
 
 const char *bc_cuda_module_path(void) { return module.handle ? module.path : NULL; }

@@ -23,7 +23,8 @@
 
 /* ---- The module ABI (implemented in kernels/, C linkage) ----------------
  * Exported symbols: bc_cuda_module_abi_version, bc_cuda_module_probe,
- * bc_cuda_module_backend_new, bc_cuda_module_copy_bandwidth (types below). */
+ * bc_cuda_module_backend_new, bc_cuda_module_copy_bandwidth,
+ * bc_cuda_module_fill_uniform (types below). */
 
 #define BC_CUDA_ABI_VERSION 1
 
@@ -48,6 +49,10 @@ typedef int (*bc_cuda_backend_new_fn)(const bc_backend_params *p, bc_backend **o
 /* Device-to-device copy bandwidth (read + write bytes / s) over `bytes`
  * (best of a few runs), for the benchmark's roofline figure. */
 typedef int (*bc_cuda_copy_bandwidth_fn)(uint64_t bytes, double *bytes_per_s, bc_error *err);
+/* Fills a tensor of a CUDA backend with uniform random values in [lo, hi),
+ * generated on the device (synthetic benchmark models). */
+typedef int (*bc_cuda_fill_uniform_fn)(bc_backend *be, bc_btensor *t, uint64_t seed, float lo,
+                                       float hi, bc_error *err);
 
 /* ---- Loader ------------------------------------------------------------- */
 
@@ -61,6 +66,10 @@ int bc_backend_cuda_new(const bc_backend_params *p, bc_backend **out, bc_error *
 
 /* Device-to-device copy bandwidth in bytes/s (see bc_cuda_copy_bandwidth_fn). */
 int bc_cuda_copy_bandwidth(uint64_t bytes, double *bytes_per_s, bc_error *err);
+
+/* See bc_cuda_fill_uniform_fn; be must come from bc_backend_cuda_new. */
+int bc_cuda_fill_uniform(bc_backend *be, bc_btensor *t, uint64_t seed, float lo, float hi,
+                         bc_error *err);
 
 /* Path of the loaded module, or NULL. */
 const char *bc_cuda_module_path(void);

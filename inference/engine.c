@@ -102,7 +102,10 @@ int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
     progress_relay relay = {progress, user};
     int rc = open_backend(p, &e->be, err);
     if (!rc) rc = open_sources(e, p->model ? p->model : "demo", &ck, err);
-    if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, NULL, relay_progress, &relay, &e->model, err);
+    /* A GPU needs wide prefill batches to keep its tensor cores busy (the
+     * weights stream once per batch); the CPU gains nothing past 64. */
+    bc_model_params mp = {0, !rc && !strcmp(e->be->iface->name(e->be), "cuda") ? 256 : 0};
+    if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, &mp, relay_progress, &relay, &e->model, err);
     bc_checkpoint_close(ck);   /* the weights now live in the backend */
     if (!rc) {
         e->ctx = bc_model_ctx(e->model);

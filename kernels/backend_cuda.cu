@@ -368,6 +368,15 @@ BC_EXPORT int bc_cuda_module_backend_new(const bc_backend_params *p, bc_backend 
     return 0;
 }
 
+BC_EXPORT int bc_cuda_module_fill_uniform(bc_backend *be, bc_btensor *t, uint64_t seed, float lo,
+                                          float hi, bc_error *err) {
+    if (!be || be->iface != &cuda_iface)
+        return bc_errorf(err, "cuda: fill_uniform needs a tensor of the CUDA backend");
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c->failed) bc_cuda_fill_uniform(c, t, seed, lo, hi);
+    return c->failed ? bc_errorf(err, "%s", c->failure) : 0;
+}
+
 BC_EXPORT int bc_cuda_module_copy_bandwidth(uint64_t bytes, double *bytes_per_s, bc_error *err) {
     *bytes_per_s = 0.0;
     void *a = NULL, *b = NULL;

@@ -114,6 +114,8 @@ void bc_cuda_add(cuda_ctx *c, bc_btensor *x, const bc_btensor *y, int n);
 void bc_cuda_swiglu(cuda_ctx *c, bc_btensor *gate, const bc_btensor *up, int n);
 void bc_cuda_copy_rows(cuda_ctx *c, bc_btensor *dst, int dst_row0, const bc_btensor *src,
                        int src_row0, int n);
+/* t = uniform random in [lo, hi) (synthetic benchmark weights). */
+void bc_cuda_fill_uniform(cuda_ctx *c, bc_btensor *t, uint64_t seed, float lo, float hi);
 /* fp32 [n] -> 16-bit `store` [n] (prefill activations for cuBLAS). */
 void bc_cuda_f32_to_16(cuda_ctx *c, const float *src, void *dst, bc_store store, size_t n);
 /* Raw checkpoint elements (src_dtype) -> dst_store, row r scaled by scale[r]

@@ -143,6 +143,43 @@ void bc_cuda_copy_rows(cuda_ctx *c, bc_btensor *dst, int dst_row0, const bc_bten
                                cudaMemcpyDeviceToDevice, c->stream));
 }
 
+/* ---- synthetic weights ---------------------------------------------------- */
+
+/* splitmix64 of (seed, index): a counter-based generator, so every element
+ * is independent of the launch shape. */
+__device__ __forceinline__ float uniform01(uint64_t seed, uint64_t i) {
+    uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+template <typename D>
+__global__ void fill_uniform_kernel(D *__restrict__ dst, int64_t n, uint64_t seed, float lo,
+                                    float hi) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = bc_from_f32<D>(lo + (hi - lo) * uniform01(seed, (uint64_t)i));
+}
+
+void bc_cuda_fill_uniform(cuda_ctx *c, bc_btensor *t, uint64_t seed, float lo, float hi) {
+    int64_t n = t->rows * t->cols;
+    unsigned g = 65535;
+    switch (t->store) {
+    case BC_STORE_F16:
+        fill_uniform_kernel<<<g, 256, 0, c->stream>>>((__half *)t->d, n, seed, lo, hi);
+        break;
+    case BC_STORE_BF16:
+        fill_uniform_kernel<<<g, 256, 0, c->stream>>>((__nv_bfloat16 *)t->d, n, seed, lo, hi);
+        break;
+    default:
+        fill_uniform_kernel<<<g, 256, 0, c->stream>>>((float *)t->d, n, seed, lo, hi);
+        break;
+    }
+    LAUNCHED(c, "fill_uniform");
+}
+
 /* ---- conversions ----------------------------------------------------------- */
 
 template <typename D>
