@@ -12,7 +12,8 @@
  * Exit 77 (skipped) when the module, the driver or a device is missing.
  * `test_cuda --self-check` runs the same harness with a second CPU backend
  * (bf16 weights) in place of the GPU and small shapes: it checks the test
- * itself on machines without a GPU. */
+ * itself on machines without a GPU; `--small` uses those shapes on the GPU
+ * (for compute-sanitizer, which is slow). */
 #include <stdint.h>
 
 #include "backend.h"
@@ -386,6 +387,7 @@ static void run_all(pair *p) {
 
 int main(int argc, char **argv) {
     bool self_check = argc > 1 && !strcmp(argv[1], "--self-check");
+    bool small = self_check || (argc > 1 && !strcmp(argv[1], "--small"));   /* memcheck runs */
     bc_error err = {{0}};
     bc_backend_params cpu_params = {0, BC_STORE_F32};
     bc_backend *ref = NULL;
@@ -406,7 +408,7 @@ int main(int argc, char **argv) {
         int rc = self_check ? bc_backend_cpu_new(&dp, &dev, &err)
                             : bc_backend_cuda_new(&dp, &dev, &err);
         if (rc) { printf("Bail out! %s\n", err.msg); return 1; }
-        pair p = {ref, dev, stores[k], stores[k] == BC_STORE_F16 ? 5e-4 : 5e-3, self_check};
+        pair p = {ref, dev, stores[k], stores[k] == BC_STORE_F16 ? 5e-4 : 5e-3, small};
         run_all(&p);
         dev->iface->free(dev);
     }
