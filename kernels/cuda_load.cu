@@ -91,8 +91,9 @@ int bc_cuda_tensor_load(cuda_ctx *c, bc_btensor *t, const bc_tensor *src, const 
                          (long long)numel, (long long)(t->rows * t->cols));
     size_t es = dtype_size(src->dtype);
     size_t row_bytes = (size_t)t->cols * es;
-    /* one row of data + its scale, 256-byte aligned parts */
-    size_t min_slot = ((row_bytes + 255) & ~(size_t)255) + 256;
+    /* at least one row of data + its scale, 256-byte aligned parts, plus
+     * the 256 bytes that block_rows below leaves aside */
+    size_t min_slot = ((row_bytes + sizeof(float) + 255) & ~(size_t)255) + 512;
     if (staging_reserve(c, min_slot, err)) return -1;
     cuda_staging *s = &c->staging;
     bool direct = same_format(src->dtype, t->store) && !row_scale;

@@ -27,8 +27,11 @@ row() { TABLE+=("$(printf '%-34s %s' "$1" "$2")"); }
 step() { printf '\n==== %s (%ds)\n' "$1" $(( $(date +%s) - T_START )); }
 
 step "machine"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem \
-    --format=csv 2>&1 | head -3 || echo "nvidia-smi: not found"
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
+else
+    echo "nvidia-smi: not found"
+fi
 command -v nvcc >/dev/null && nvcc --version | tail -2 || echo "nvcc: not found"
 echo "meson: $(meson --version 2>/dev/null || echo missing)  ninja: $(ninja --version 2>/dev/null || echo missing)"
 echo "cc: $(cc --version 2>/dev/null | head -1)"
@@ -97,6 +100,7 @@ for shape in 7b 13b; do
     timeout 120 "$BUILD/tests/bench_cuda" "$shape" f16 2>&1 | tee /tmp/bc-bench.txt
     cat /tmp/bc-bench.txt >>"$LOG/bench.log"
     r=$(grep '^RESULT' /tmp/bc-bench.txt | cut -d' ' -f4-)
+    [ -z "$r" ] && r=$(grep -m1 '^skipped' /tmp/bc-bench.txt)
     row "bench $shape f16" "${r:-FAILED (see bench.log)}"
     mem=$(grep '^GPU memory' /tmp/bc-bench.txt | cut -d: -f2-)
     [ -n "$mem" ] && row "  memory $shape" "$mem"
@@ -104,6 +108,7 @@ done
 timeout 60 "$BUILD/tests/bench_cuda" 7b bf16 >/tmp/bc-bench.txt 2>&1
 cat /tmp/bc-bench.txt >>"$LOG/bench.log"
 r=$(grep '^RESULT' /tmp/bc-bench.txt | cut -d' ' -f4-)
+[ -z "$r" ] && r=$(grep -m1 '^skipped' /tmp/bc-bench.txt)
 row "bench 7b bf16" "${r:-FAILED (see bench.log)}"
 
 if python3 -c 'import torch, safetensors' 2>/dev/null && [ $(( $(date +%s) - T_START )) -lt 330 ]; then
