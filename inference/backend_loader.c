@@ -47,8 +47,8 @@ static bool try_open(const char *path, char *tried, size_t tried_size) {
     if (!h) {
         const char *e = dlerror();
         snprintf(tried + used, tried_size - used,
-                 "\n  %s: cannot be loaded: %s (the CUDA 13 runtime and cuBLAS libraries must "
-                 "be installed and on the library path)", path, e ? e : "unknown error");
+                 "\n  %s: cannot be loaded: %s (it needs libcublas.so.13 and libcublasLt.so.13 "
+                 "on the library path)", path, e ? e : "unknown error");
         return false;
     }
     module.handle = h;
