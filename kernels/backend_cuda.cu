@@ -300,7 +300,9 @@ BC_EXPORT int bc_cuda_module_probe(bc_cuda_probe_info *info, bc_error *err) {
     cudaDriverGetVersion(&info->driver_version);   /* 0 when no driver is installed */
     if (info->driver_version == 0)
         return bc_errorf(err, "no CUDA driver is installed (libcuda.so.1 not found)");
-    if (info->driver_version < info->runtime_version)
+    /* Within one major version a newer runtime runs on an older driver
+     * (minor version compatibility); across majors it cannot. */
+    if (info->driver_version / 1000 < info->runtime_version / 1000)
         return bc_errorf(err, "the CUDA driver supports CUDA %d.%d but this module was built with "
                          "CUDA %d.%d: update the NVIDIA driver", info->driver_version / 1000,
                          info->driver_version % 1000 / 10, info->runtime_version / 1000,
