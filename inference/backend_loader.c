@@ -59,6 +59,10 @@ static bool try_open(const char *path, char *tried, size_t tried_size) {
 static bool find_module(void) {
     char tried[BC_ERROR_MAX - 128] = "";
     const char *env = getenv("BC_CUDA_MODULE");
+    if (env && !strcmp(env, "off")) {
+        snprintf(module.why, sizeof module.why, "CUDA is switched off ($BC_CUDA_MODULE=off)");
+        return false;
+    }
     if (env && *env) {
         if (try_open(env, tried, sizeof tried)) return true;
         snprintf(module.why, sizeof module.why, "CUDA module from $BC_CUDA_MODULE:%s", tried);

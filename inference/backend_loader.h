@@ -6,7 +6,8 @@
  * functions declared below (the module ABI); nothing else crosses the line.
  *
  * Where the module is looked for, in order:
- *   $BC_CUDA_MODULE (a path; when set, nothing else is tried),
+ *   $BC_CUDA_MODULE (a path; when set, nothing else is tried; "off": CUDA
+ *                    is never used, so `auto` means the CPU),
  *   <dir of the executable>/kernels/bc_cuda.so     (build tree),
  *   <dir of the executable>/../kernels/bc_cuda.so  (build tree, tests/),
  *   BC_LIBDIR/bc_cuda.so                           (installed).

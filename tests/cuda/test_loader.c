@@ -71,6 +71,9 @@ int main(void) {
     rc = open_in_child("/nonexistent/bc_cuda.so", "gpu", "auto", out, sizeof out);
     CHECK(rc == 1 && strstr(out, "'gpu'"), "an unknown backend is named: %s", out);
 
+    rc = open_in_child("off", "cuda", "auto", out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "switched off"), "$BC_CUDA_MODULE=off: %s", out);
+
     rc = open_in_child("/nonexistent/bc_cuda.so", "cpu", "auto", out, sizeof out);
     CHECK(rc == 0 && !strncmp(out, "cpu|", 4), "--backend cpu: %s", out);
     return bc_test_done();
