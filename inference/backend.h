@@ -9,9 +9,10 @@
  * tensor's memory can be read through a CPU pointer: data moves between host
  * and backend only through tensor_load / tensor_set / tensor_get.
  *
- * Every tensor is a 2-D row-major matrix [rows, cols]. Activations, the KV
- * cache and small tables are always fp32; weights are stored in the backend's
- * storage format (f32 / bf16 / ... ) and computed in fp32. All tensors are
+ * Every tensor is a 2-D row-major matrix [rows, cols]. Activations and small
+ * tables are always fp32; the KV cache is in the backend's kv_store (fp32 on
+ * the CPU, fp16 on CUDA); weights are stored in the backend's storage format
+ * (f32 / bf16 / f16) and computed in fp32. All tensors are
  * created while loading: the operations themselves never allocate. */
 #ifndef BC_BACKEND_H
 #define BC_BACKEND_H
