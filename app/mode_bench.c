@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "backend_loader.h"
 #include "engine_setup.h"
 #include "model.h"
 #include "modes.h"
@@ -110,11 +111,20 @@ int bc_mode_bench(const bc_options *o) {
     }
     int threads = o->threads > 0 ? o->threads : bc_cpu_count();
     double rss = peak_rss_mib();
-    double bw = measure_read_bandwidth(threads);
+    /* On the GPU the roofline is the device's memory: a device-to-device copy
+     * (bytes read + written) over 2 GiB, measured in this run. */
+    bool gpu = !strcmp(info.backend, "cuda");
+    double bw = 0.0;
+    if (gpu) {
+        if (bc_cuda_copy_bandwidth((uint64_t)2 << 30, &bw, &err)) bw = 0.0;
+        bw /= 1e9;
+    } else {
+        bw = measure_read_bandwidth(threads);
+    }
     double prefill_tps = PROMPT_TOKENS / prefill_s, decode_tps = DECODE_TOKENS / decode_s;
     double step_bytes = (double)bc_model_decode_weight_bytes(m);
     double kv_mib = 2.0 * c->num_hidden_layers * (PROMPT_TOKENS + DECODE_TOKENS) *
-                    (double)c->hidden_size * 4.0 / 1048576.0;
+                    (double)c->hidden_size * (gpu ? 2.0 : 4.0) / 1048576.0;
     printf("model:            %s%s (%d layers, hidden %d, vocab %d)\n", info.model_name,
            info.is_demo ? " [DEMO]" : "", c->num_hidden_layers, c->hidden_size, V);
     printf("backend:          %s, weights %s, %d threads\n", info.backend, info.quant, threads);
@@ -124,8 +134,9 @@ int bc_mode_bench(const bc_options *o) {
            bc_model_prefill_flops(m, PROMPT_TOKENS) / prefill_s / 1e9);
     printf("decode:           %d tokens in %.2f s = %.2f tok/s\n", DECODE_TOKENS, decode_s, decode_tps);
     printf("decode bandwidth: %.1f MB of weights per token x %.2f tok/s = %.1f GB/s "
-           "(machine read bandwidth, measured now: %.1f GB/s)\n",
-           step_bytes / 1e6, decode_tps, step_bytes * decode_tps / 1e9, bw);
+           "(%s, measured now: %.1f GB/s)\n",
+           step_bytes / 1e6, decode_tps, step_bytes * decode_tps / 1e9,
+           gpu ? "GPU device-to-device copy bandwidth" : "machine read bandwidth", bw);
     printf("memory:           peak RSS %.0f MiB; weights %.0f MiB + KV cache in use %.0f MiB\n",
            rss, (double)info.weight_bytes / 1048576.0, kv_mib);
     bc_engine_free(e);

@@ -9,9 +9,10 @@
  * tensor's memory can be read through a CPU pointer: data moves between host
  * and backend only through tensor_load / tensor_set / tensor_get.
  *
- * Every tensor is a 2-D row-major matrix [rows, cols]. Activations, the KV
- * cache and small tables are always fp32; weights are stored in the backend's
- * storage format (f32 / bf16 / ... ) and computed in fp32. All tensors are
+ * Every tensor is a 2-D row-major matrix [rows, cols]. Activations and small
+ * tables are always fp32; the KV cache is in the backend's kv_store (fp32 on
+ * the CPU, fp16 on CUDA); weights are stored in the backend's storage format
+ * (f32 / bf16 / f16) and computed in fp32. All tensors are
  * created while loading: the operations themselves never allocate. */
 #ifndef BC_BACKEND_H
 #define BC_BACKEND_H
@@ -30,11 +31,13 @@ typedef struct bc_btensor bc_btensor;   /* opaque, owned by its backend */
 typedef enum bc_store {
     BC_STORE_F32 = 0,   /* activations, norms, tables, --quant f32 weights */
     BC_STORE_BF16,      /* --quant bf16 weights: 16-bit storage, fp32 compute */
+    BC_STORE_F16,       /* --quant f16 weights and the CUDA KV cache (CUDA backend only) */
     BC_STORE_COUNT
 } bc_store;
 
-const char *bc_store_name(bc_store s);           /* "f32", "bf16" */
-/* Parses "f32" / "bf16"; returns -1 for anything this build cannot store. */
+const char *bc_store_name(bc_store s);           /* "f32", "bf16", "f16" */
+/* Parses "f32" / "bf16" / "f16"; returns -1 for an unknown name. Whether a
+ * backend can store it is the backend's business (the CPU rejects f16). */
 int bc_store_parse(const char *name, bc_store *out);
 
 /* Reported while a weight is converted: bytes of *source* data done so far
@@ -109,6 +112,15 @@ typedef struct bc_backend_iface {
     void (*swiglu)(bc_backend *be, bc_btensor *gate, const bc_btensor *up, int n);
     /* Waits until every queued operation is done (no-op on the CPU). */
     void (*synchronize)(bc_backend *be);
+
+    /* --- optional slots (NULL = the default in the comment) ------------- */
+    /* Storage of the KV cache tensors (NULL: f32). Only `attention` reads or
+     * writes them, so a backend may keep them narrower than fp32. */
+    bc_store (*kv_store)(bc_backend *be);
+    /* Operations return nothing; a backend whose work can fail later (a GPU
+     * fault, a launch error) records the first failure and refuses further
+     * work. Returns 0, or -1 with that message (NULL: never fails). */
+    int (*status)(bc_backend *be, bc_error *err);
 } bc_backend_iface;
 
 struct bc_backend {

@@ -40,6 +40,7 @@ const char *bc_store_name(bc_store s) {
     switch (s) {
     case BC_STORE_F32: return "f32";
     case BC_STORE_BF16: return "bf16";
+    case BC_STORE_F16: return "f16";
     default: return "?";
     }
 }
@@ -47,6 +48,7 @@ const char *bc_store_name(bc_store s) {
 int bc_store_parse(const char *name, bc_store *out) {
     if (!strcmp(name, "f32")) *out = BC_STORE_F32;
     else if (!strcmp(name, "bf16")) *out = BC_STORE_BF16;
+    else if (!strcmp(name, "f16")) *out = BC_STORE_F16;
     else return -1;
     return 0;
 }
@@ -62,6 +64,11 @@ static bc_btensor *cpu_tensor_new(bc_backend *be, int64_t rows, int64_t cols,
     if (rows <= 0 || cols <= 0 || rows > INT64_MAX / cols) {
         bc_errorf(err, "cpu backend: bad tensor shape [%lld, %lld]", (long long)rows,
                   (long long)cols);
+        return NULL;
+    }
+    if (store != BC_STORE_F32 && store != BC_STORE_BF16) {
+        bc_errorf(err, "cpu backend: %s storage is not supported (use f32 or bf16)",
+                  bc_store_name(store));
         return NULL;
     }
     uint64_t n = (uint64_t)rows * (uint64_t)cols;
@@ -336,7 +343,9 @@ int bc_backend_cpu_new(const bc_backend_params *p, bc_backend **out, bc_error *e
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         threads = nc > 0 ? (int)nc : 1;
     }
-    if (p->store >= BC_STORE_COUNT) return bc_errorf(err, "cpu backend: unknown weight storage");
+    if (p->store != BC_STORE_F32 && p->store != BC_STORE_BF16)
+        return bc_errorf(err, "cpu backend: weights in %s are not supported (use --quant f32 or "
+                         "bf16; f16 needs --backend cuda)", bc_store_name(p->store));
     bc_backend *be = calloc(1, sizeof *be);
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!be || !c) { free(be); free(c); return bc_errorf(err, "cpu backend: out of memory"); }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "backend_loader.h"
 #include "chat_template.h"
 #include "checkpoint.h"
 #include "demo_model.h"
@@ -45,16 +46,9 @@ static double now_seconds(void) {
  * Loading
  * ======================================================================== */
 
+/* Backend choice (auto / cpu / cuda) and weight storage: backend_loader.c. */
 static int open_backend(const bc_load_params *p, bc_backend **be, bc_error *err) {
-    const char *backend = p->backend ? p->backend : "auto";
-    if (strcmp(backend, "auto") && strcmp(backend, "cpu"))
-        return bc_errorf(err, "backend '%s' is not available in this build (use cpu)", backend);
-    const char *quant = p->quant && strcmp(p->quant, "auto") ? p->quant : "f32";
-    bc_backend_params bp = {p->threads, BC_STORE_F32};
-    if (bc_store_parse(quant, &bp.store))
-        return bc_errorf(err, "--quant %s is not supported by the cpu backend (use f32 or bf16)",
-                         quant);
-    return bc_backend_cpu_new(&bp, be, err);
+    return bc_backend_open(p->backend, p->quant, p->threads, be, NULL, 0, err);
 }
 
 static const char *base_name(const char *path) {
@@ -108,7 +102,10 @@ int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
     progress_relay relay = {progress, user};
     int rc = open_backend(p, &e->be, err);
     if (!rc) rc = open_sources(e, p->model ? p->model : "demo", &ck, err);
-    if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, NULL, relay_progress, &relay, &e->model, err);
+    /* A GPU needs wide prefill batches to keep its tensor cores busy (the
+     * weights stream once per batch); the CPU gains nothing past 64. */
+    bc_model_params mp = {0, !rc && !strcmp(e->be->iface->name(e->be), "cuda") ? 256 : 0};
+    if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, &mp, relay_progress, &relay, &e->model, err);
     bc_checkpoint_close(ck);   /* the weights now live in the backend */
     if (!rc) {
         e->ctx = bc_model_ctx(e->model);

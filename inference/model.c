@@ -24,8 +24,8 @@ typedef struct layer_weights {
     bc_btensor *gate;       /* mlp.gate_proj [I, H] */
     bc_btensor *up;         /* mlp.up_proj [I, H] */
     bc_btensor *down;       /* mlp.down_proj [H, I] */
-    bc_btensor *k_cache;    /* [ctx, H] f32, keys after RoPE */
-    bc_btensor *v_cache;    /* [ctx, H] f32 */
+    bc_btensor *k_cache;    /* [ctx, H] keys after RoPE, in the backend's kv_store */
+    bc_btensor *v_cache;    /* [ctx, H] */
 } layer_weights;
 
 struct bc_model {
@@ -70,6 +70,8 @@ typedef struct load_state {
     bc_model_progress_fn progress;
     void *user;
     uint64_t done, total;        /* source bytes */
+    bc_model_fill_fn fill;       /* synthetic models (ck == NULL) */
+    void *fill_user;
 } load_state;
 
 static void tensor_progress(void *user, uint64_t tensor_done) {
@@ -138,6 +140,13 @@ static int load_weight(load_state *ls, const char *name, int64_t rows, int64_t c
                        bool vector, bc_store store, bool norm_rows, bc_btensor **out,
                        bc_error *err) {
     bc_backend *be = ls->m->be;
+    if (!ls->ck) {   /* synthetic model: the caller fills every weight */
+        bc_btensor *t = be->iface->tensor_new(be, rows, cols, store, true, err);
+        if (!t) return bc_error_prefix(err, "tensor %s", name);
+        *out = t;
+        return ls->fill(ls->fill_user, be, t, vector, err) ? bc_error_prefix(err, "tensor %s", name)
+                                                           : 0;
+    }
     const bc_tensor *src;
     if (find_checked(ls->ck, name, vector ? rows * cols : rows, vector ? 0 : cols, &src, err))
         return -1;
@@ -254,10 +263,11 @@ static int make_position_tables(bc_model *m, bc_error *err) {
 static int make_state(bc_model *m, bc_error *err) {
     bc_backend *be = m->be;
     int B = m->max_batch;
+    bc_store kv = BE(m)->kv_store ? BE(m)->kv_store(be) : BC_STORE_F32;
     for (int l = 0; l < m->n_layers; l++) {
-        m->layers[l].k_cache = BE(m)->tensor_new(be, m->ctx, m->H, BC_STORE_F32, false, err);
+        m->layers[l].k_cache = BE(m)->tensor_new(be, m->ctx, m->H, kv, false, err);
         if (!m->layers[l].k_cache) return -1;
-        m->layers[l].v_cache = BE(m)->tensor_new(be, m->ctx, m->H, BC_STORE_F32, false, err);
+        m->layers[l].v_cache = BE(m)->tensor_new(be, m->ctx, m->H, kv, false, err);
         if (!m->layers[l].v_cache) return -1;
     }
     struct { bc_btensor **t; int64_t rows, cols; } s[] = {
@@ -284,9 +294,10 @@ static int check_config(const bc_model_config *c, bc_error *err) {
     return 0;
 }
 
-int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backend *be,
-                  const bc_model_params *params, bc_model_progress_fn progress, void *user,
-                  bc_model **out, bc_error *err) {
+/* Weights from ck, or (ck == NULL) made by fill. */
+static int model_build(const bc_model_config *cfg, const bc_checkpoint *ck, bc_model_fill_fn fill,
+                       void *fill_user, bc_backend *be, const bc_model_params *params,
+                       bc_model_progress_fn progress, void *user, bc_model **out, bc_error *err) {
     if (check_config(cfg, err)) return -1;
     bc_model *m = calloc(1, sizeof *m);
     if (!m) return bc_errorf(err, "out of memory");
@@ -306,18 +317,33 @@ int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backen
 
     /* The big matrices are stored as the backend was told (--quant). */
     load_state ls = {m, ck, BE(m)->weight_store(be), progress, user, 0,
-                     expected_source_bytes(ck, cfg)};
-    if (load_all_weights(&ls, err) || make_position_tables(m, err) || make_state(m, err)) {
+                     ck ? expected_source_bytes(ck, cfg) : 0, fill, fill_user};
+    if (load_all_weights(&ls, err) || make_position_tables(m, err) || make_state(m, err) ||
+        (BE(m)->status && BE(m)->status(be, err))) {
         bc_model_free(m);
         return -1;
     }
-    size_t es = ls.store == BC_STORE_BF16 ? 2 : 4;
+    size_t es = ls.store == BC_STORE_F32 ? 4 : 2;
     uint64_t per_layer = (3ull * m->H * m->H + (uint64_t)m->H * m->H + 3ull * m->I * m->H) * es
                          + 2ull * m->H * 4;
     m->decode_weight_bytes = per_layer * (uint64_t)m->n_layers + (uint64_t)m->V * m->H * es
                              + (uint64_t)m->H * es + (uint64_t)m->H * 4;
     *out = m;
     return 0;
+}
+
+int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backend *be,
+                  const bc_model_params *params, bc_model_progress_fn progress, void *user,
+                  bc_model **out, bc_error *err) {
+    if (!ck) return bc_errorf(err, "model: no checkpoint");
+    return model_build(cfg, ck, NULL, NULL, be, params, progress, user, out, err);
+}
+
+int bc_model_new_synthetic(const bc_model_config *cfg, bc_backend *be,
+                           const bc_model_params *params, bc_model_fill_fn fill, void *fill_user,
+                           bc_model **out, bc_error *err) {
+    if (!fill) return bc_errorf(err, "model: no fill function");
+    return model_build(cfg, NULL, fill, fill_user, be, params, NULL, NULL, out, err);
 }
 
 void bc_model_free(bc_model *m) {
@@ -397,7 +423,7 @@ int bc_model_forward(bc_model *m, const int32_t *ids, int n, int pos, bool all_r
         done += b;
     }
     op->synchronize(be);
-    return 0;
+    return op->status ? op->status(be, err) : 0;
 }
 
 int bc_model_ctx(const bc_model *m) { return m->ctx; }

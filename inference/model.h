@@ -40,6 +40,16 @@ int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backen
                   const bc_model_params *params, bc_model_progress_fn progress,
                   void *user, bc_model **out, bc_error *err);
 
+/* A model of cfg's shapes whose weights are not read from a checkpoint but
+ * made by fill (random values generated on the device, say): benchmarks of
+ * the real 7B/13B shapes without a 15 GB file. fill gets each weight tensor
+ * right after it is created; `norm` is true for the RMSNorm vectors. */
+typedef int (*bc_model_fill_fn)(void *user, bc_backend *be, bc_btensor *t, bool norm,
+                                bc_error *err);
+int bc_model_new_synthetic(const bc_model_config *cfg, bc_backend *be,
+                           const bc_model_params *params, bc_model_fill_fn fill, void *fill_user,
+                           bc_model **out, bc_error *err);
+
 void bc_model_free(bc_model *m);
 
 /* Runs ids[0..n) at positions pos..pos+n-1 (prefill in batches of max_batch
