@@ -14,12 +14,12 @@
 
 #include "checkpoint_internal.h"
 
-#define PK_MAX_STACK (1u << 20)
-#define PK_MAX_MARKS 4096u
-#define PK_MAX_MEMO (1u << 20)
-#define PK_MAX_VALUES (1u << 20) /* ~64 MB of values at most; a 13B -4bits pickle needs ~10^4 */
-#define PK_MAX_FLATTEN_DEPTH 8
-#define PK_MAX_NAME 1024
+#define PK_MAX_STACK BC_PICKLE_MAX_STACK
+#define PK_MAX_MARKS BC_PICKLE_MAX_MARKS
+#define PK_MAX_MEMO BC_PICKLE_MAX_MEMO
+#define PK_MAX_VALUES BC_PICKLE_MAX_OBJECTS
+#define PK_MAX_FLATTEN_DEPTH BC_PICKLE_MAX_DEPTH
+#define PK_MAX_NAME BC_PICKLE_MAX_NAME
 
 typedef enum pk_kind {
     PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_TUPLE, PK_LIST, PK_DICT,
@@ -188,6 +188,12 @@ static int valid_utf8(const uint8_t *s, size_t n) {
 }
 
 static int push_str(pk *k, uint64_t n) {
+    if (n > BC_PICKLE_MAX_STRING) {
+        char d[96];
+        snprintf(d, sizeof d, "string of %llu bytes is longer than the %u allowed",
+                 (unsigned long long)n, BC_PICKLE_MAX_STRING);
+        return fail(k, "%s", d);
+    }
     if (need(k, n)) return -1;
     if (!valid_utf8(k->p + k->pos, (size_t)n)) return fail(k, "%s", "string is not UTF-8");
     pk_value *v = new_value(k, PK_STR);
