@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
             names[n++] = strdup(de->d_name);
         }
         closedir(d);
-        qsort(names, n, sizeof *names, cmp_names);
+        if (n) qsort(names, n, sizeof *names, cmp_names);
         for (size_t i = 0; i < n; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", argv[a], names[i]);
