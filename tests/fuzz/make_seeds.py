@@ -3,7 +3,10 @@
 fixtures (tests/data/formats, made by tests/formats/make_fixtures.py with real
 torch.save / safetensors). Run from anywhere: tests/fuzz/make_seeds.py
 
-seeds/<harness>/ holds starting points only; inputs a fuzzer crashed on go to
+Only seeds/{safetensors,zip,pickle,index_json} are generated here;
+seeds/config_json (made-up small configs with the Baichuan2 key set) and
+seeds/app_yaml (config/baichuan-chat.yaml and a preset example) are written by
+hand. seeds/<harness>/ holds starting points only; inputs a fuzzer crashed on go to
 corpus/<harness>/ by hand, with the reader fix that makes them pass."""
 import os
 import shutil

@@ -15,7 +15,7 @@ build=$(cd "$build" && pwd) || exit 1
 shift
 secs=${BC_FUZZ_SECONDS:-20}
 rss=${BC_FUZZ_RSS_MB:-2048}
-harnesses=${*:-safetensors zip pickle index_json}
+harnesses=${*:-safetensors zip pickle index_json config_json app_yaml}
 failed=0
 for h in $harnesses; do
     bin="$build/tests/fuzz/fuzz_$h"
@@ -30,7 +30,8 @@ for h in $harnesses; do
     mkdir -p "$work" "$art"
     dict=""
     case $h in
-        safetensors|index_json) dict="-dict=$here/json.dict" ;;
+        safetensors|index_json|config_json) dict="-dict=$here/json.dict" ;;
+        app_yaml) dict="-dict=$here/yaml.dict" ;;
         zip) dict="-dict=$here/zip.dict" ;;
         pickle) dict="-dict=$here/pickle.dict" ;;
     esac
