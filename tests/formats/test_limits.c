@@ -2,17 +2,23 @@
  * (checkpoint_internal.h, unpickler.h) is enforced at its exact value: an input
  * just over the cap is refused with the cap's own message, and one at the cap
  * is not refused for that reason. Inputs are built in memory from the constants,
- * so changing a cap keeps its test honest. */
+ * so changing a cap keeps its test honest. The YAML/JSON config caps
+ * (yaml_reader.h, model_config.h, app/config.h) are here too. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "bc_test.h"
 #include "checkpoint.h"
 #include "checkpoint_internal.h"
+#include "config.h"
+#include "model_config.h"
 #include "unpickler.h"
+#include "yaml_reader.h"
 
 /* ---- a growable byte buffer ---------------------------------------------- */
 
@@ -359,7 +365,90 @@ static void check_pickle_caps(void) {
     }
 }
 
+/* ---- YAML / JSON configs ----------------------------------------------------- */
+
+static void write_file(const char *path, const char *text, size_t pad_to) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    size_t n = strlen(text);
+    fwrite(text, 1, n, f);
+    for (; n < pad_to; n++) fputc(n % 80 == 79 ? '\n' : ' ', f);
+    fclose(f);
+}
+
+static void check_yaml_caps(void) {
+    bc_error err = {{0}};
+    for (int over = 1; over >= 0; over--) { /* the root mapping is level 1 */
+        size_t seqs = BC_YAML_MAX_DEPTH - 1 + (size_t)over;
+        buf t = {0};
+        putf(&t, "a: ");
+        put_repeat(&t, "[", seqs);
+        put_repeat(&t, "]", seqs);
+        putf(&t, "\n");
+        bc_yaml y;
+        int rc = bc_yaml_load(&y, "caps.yaml", (const char *)t.p, t.n, false, &err);
+        if (over)
+            CHECK(rc == -1 && strstr(err.msg, "nested more than 64 levels deep"),
+                  "YAML nested BC_YAML_MAX_DEPTH + 1 deep refused: %s", err.msg);
+        else
+            CHECK(rc == 0, "YAML nested BC_YAML_MAX_DEPTH deep accepted (%s)",
+                  rc ? err.msg : "ok");
+        if (rc == 0) bc_yaml_free(&y);
+        free(t.p);
+    }
+
+    const char *tmp = getenv("TMPDIR");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/bc_limits_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        CHECK(0, "temporary directory for the config size caps");
+        return;
+    }
+    char cfg_path[600], app_path[600];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    snprintf(app_path, sizeof app_path, "%s/config.yaml", dir);
+    static const char cfg_json[] =
+        "{\"hidden_size\": 64, \"intermediate_size\": 160, \"num_hidden_layers\": 2,"
+        " \"num_attention_heads\": 4, \"vocab_size\": 300, \"model_max_length\": 256,"
+        " \"rms_norm_eps\": 1e-06}";
+    for (int over = 1; over >= 0; over--) {
+        write_file(cfg_path, cfg_json, BC_MODEL_CONFIG_MAX_BYTES + (size_t)over);
+        bc_model_config cfg;
+        bc_generation_config gen;
+        int rc = bc_model_config_load(dir, &cfg, &gen, &err);
+        if (over)
+            CHECK(rc == -1 && strstr(err.msg, "1048577 bytes, more than the 1048576 a config "
+                                              "file may have"),
+                  "config.json of BC_MODEL_CONFIG_MAX_BYTES + 1 bytes refused: %s", err.msg);
+        else
+            CHECK(rc == 0 && cfg.hidden_size == 64,
+                  "config.json of BC_MODEL_CONFIG_MAX_BYTES bytes accepted (%s)",
+                  rc ? err.msg : "ok");
+    }
+    for (int over = 1; over >= 0; over--) {
+        write_file(app_path, "threads: 3\n", BC_APP_CONFIG_MAX_BYTES + (size_t)over);
+        bc_app_config c;
+        if (bc_app_config_defaults(&c) != 0) {
+            CHECK(0, "app config defaults");
+            break;
+        }
+        int rc = bc_app_config_apply_file(&c, app_path, false, &err);
+        if (over)
+            CHECK(rc == -1 && strstr(err.msg, "more than the 1048576 a config file may have"),
+                  "config.yaml of BC_APP_CONFIG_MAX_BYTES + 1 bytes refused: %s", err.msg);
+        else
+            CHECK(rc == 0 && c.threads == 3,
+                  "config.yaml of BC_APP_CONFIG_MAX_BYTES bytes accepted (%s)",
+                  rc ? err.msg : "ok");
+        bc_app_config_free(&c);
+    }
+    unlink(cfg_path);
+    unlink(app_path);
+    rmdir(dir);
+}
+
 int main(void) {
+    check_yaml_caps();
     check_safetensors_caps();
     check_zip_caps();
     check_index_caps();
