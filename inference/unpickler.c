@@ -82,6 +82,7 @@ typedef struct pk {
     size_t nmarks, capmarks;
     pk_value **memo;
     size_t capmemo, nmemo; /* nmemo: slots set, the index MEMOIZE uses next */
+    size_t nflattened;     /* values visited by add_value, capped */
     pk_value none_value;
 } pk;
 
@@ -579,6 +580,9 @@ static int add_value(pk *k, bc_checkpoint *ck, char *name, size_t n, const pk_va
                      int depth) {
     if (depth > PK_MAX_FLATTEN_DEPTH)
         return bc_errorf(k->err, "%s: value %s: nested too deeply", k->file, name);
+    if (++k->nflattened > BC_PICKLE_MAX_FLATTENED)
+        return bc_errorf(k->err, "%s: data.pkl: the state dict holds more than %u values "
+                                 "(shared references?)", k->file, BC_PICKLE_MAX_FLATTENED);
     int64_t shape[1];
     char tmp[32];
     switch (v->kind) {

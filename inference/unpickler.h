@@ -22,6 +22,9 @@
                                             pickle needs ~10^4 */
 #define BC_PICKLE_MAX_STRING (1u << 20)  /* bytes in one string; keys are short */
 #define BC_PICKLE_MAX_DEPTH 8            /* nesting of non-tensor values flattened */
+#define BC_PICKLE_MAX_FLATTENED 65536u   /* values visited while flattening: the memo
+                                            lets a 1 KB pickle share a list 60 ways at
+                                            every level, 60^8 values without this */
 #define BC_PICKLE_MAX_NAME 1024          /* flattened name "key.0.sub", with its NUL */
 
 /* Finds the archive record data/<key>; returns 0 and its bytes, or -1 with a

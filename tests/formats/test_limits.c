@@ -300,13 +300,14 @@ static void check_pickle_caps(void) {
         free(p.p);
     }
     for (int over = 1; over >= 0; over--) {
-        /* {"k": [(), (), ...]}: the dict, the key and the list are 3 objects */
+        /* {} BUILT with the state {"k": [(), (), ...]}, which is ignored, so the
+         * objects are never flattened: 2 dicts, a key and a list, then tuples */
         buf p = {0};
-        put(&p, "}", 1);
+        put(&p, "}}", 2);
         put_unicode(&p, 1, 'k');
         put(&p, "]", 1);
-        put_repeat(&p, ")a", BC_PICKLE_MAX_OBJECTS - 3 + (size_t)over);
-        put(&p, "s.", 2);
+        put_repeat(&p, ")a", BC_PICKLE_MAX_OBJECTS - 4 + (size_t)over);
+        put(&p, "sb.", 3);
         int rc = unpickle(&p, NULL, &err);
         if (over)
             CHECK(rc == -1 && strstr(err.msg, "too many objects"),
@@ -347,6 +348,21 @@ static void check_pickle_caps(void) {
         else
             CHECK(rc == 0 && count == 1, "a value nested BC_PICKLE_MAX_DEPTH deep accepted (%s)",
                   rc ? err.msg : "ok");
+        free(p.p);
+    }
+    for (int over = 1; over >= 0; over--) { /* {"k": [None, ...]}: the list + n values */
+        buf p = {0};
+        put(&p, "}", 1);
+        put_unicode(&p, 1, 'k');
+        put(&p, "]", 1);
+        put_repeat(&p, "Na", BC_PICKLE_MAX_FLATTENED - 1 + (size_t)over);
+        put(&p, "s.", 2);
+        int rc = unpickle(&p, &count, &err);
+        if (over)
+            CHECK(rc == -1 && strstr(err.msg, "holds more than 65536 values"),
+                  "BC_PICKLE_MAX_FLATTENED + 1 values refused: %s", err.msg);
+        else
+            CHECK(rc == 0, "BC_PICKLE_MAX_FLATTENED values accepted (%s)", rc ? err.msg : "ok");
         free(p.p);
     }
     for (int over = 1; over >= 0; over--) { /* a key of BC_PICKLE_MAX_NAME - 1 bytes fits */
