@@ -70,7 +70,7 @@ fi
 
 # ---- 2. libFuzzer harnesses, bounded time -------------------------------------
 if command -v clang >/dev/null 2>&1; then
-    fuzz_targets="tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_zip tests/fuzz/fuzz_pickle tests/fuzz/fuzz_index_json tests/fuzz/fuzz_config_json tests/fuzz/fuzz_app_yaml"
+    fuzz_targets="tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_zip tests/fuzz/fuzz_pickle tests/fuzz/fuzz_index_json tests/fuzz/fuzz_config_json tests/fuzz/fuzz_app_yaml tests/fuzz/fuzz_tokenizer_model tests/fuzz/fuzz_tokenizer_text"
     if [ ! -d build-fuzz/meson-private ] &&
        ! CC=clang meson setup build-fuzz -Dfuzz=enabled -Dtui=disabled -Dcuda=disabled \
              -Dbuildtype=debugoptimized >/dev/null 2>&1; then

@@ -15,7 +15,7 @@ build=$(cd "$build" && pwd) || exit 1
 shift
 secs=${BC_FUZZ_SECONDS:-20}
 rss=${BC_FUZZ_RSS_MB:-2048}
-harnesses=${*:-safetensors zip pickle index_json config_json app_yaml}
+harnesses=${*:-safetensors zip pickle index_json config_json app_yaml tokenizer_model tokenizer_text}
 failed=0
 for h in $harnesses; do
     bin="$build/tests/fuzz/fuzz_$h"
