@@ -17,6 +17,7 @@
 #include "demo_model.h"
 #include "model.h"
 #include "model_config.h"
+#include "quant_ckpt.h"
 #include "tokenizer.h"
 
 struct bc_engine {
@@ -45,15 +46,23 @@ static double now_seconds(void) {
  * Loading
  * ======================================================================== */
 
-static int open_backend(const bc_load_params *p, bc_backend **be, bc_error *err) {
+/* --quant auto: a quantized checkpoint runs in its own format (-4bits: nf4,
+ * 8-bit: int8); anything else in f32. */
+static const char *auto_quant(const bc_checkpoint *ck) {
+    int f = ck ? bc_quant_ckpt_format(ck) : 0;
+    return f == BC_QUANT_NF4 ? "nf4" : f == BC_QUANT_INT8 ? "int8" : "f32";
+}
+
+static int open_backend(const bc_load_params *p, const bc_checkpoint *ck, bc_backend **be,
+                        bc_error *err) {
     const char *backend = p->backend ? p->backend : "auto";
     if (strcmp(backend, "auto") && strcmp(backend, "cpu"))
         return bc_errorf(err, "backend '%s' is not available in this build (use cpu)", backend);
-    const char *quant = p->quant && strcmp(p->quant, "auto") ? p->quant : "f32";
+    const char *quant = p->quant && strcmp(p->quant, "auto") ? p->quant : auto_quant(ck);
     bc_backend_params bp = {p->threads, BC_STORE_F32};
     if (bc_store_parse(quant, &bp.store))
-        return bc_errorf(err, "--quant %s is not supported by the cpu backend (use f32 or bf16)",
-                         quant);
+        return bc_errorf(err, "--quant %s is not supported by the cpu backend "
+                              "(use f32, bf16, int8 or nf4)", quant);
     return bc_backend_cpu_new(&bp, be, err);
 }
 
@@ -81,8 +90,6 @@ static int open_sources(bc_engine *e, const char *model, bc_checkpoint **ck, bc_
         return bc_demo_model_build(bc_tokenizer_vocab_size(e->tok), &e->cfg, &e->gen, ck, err);
     }
     if (bc_model_config_load(model, &e->cfg, &e->gen, err)) return -1;
-    if (e->cfg.has_quantization_config)
-        return bc_errorf(err, "%s: 4-bit (-4bits) checkpoints are not supported yet", model);
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.model", model);
     if (bc_tokenizer_load(path, &e->tok, err)) return -1;
@@ -106,8 +113,9 @@ int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
     if (!e) return bc_errorf(err, "out of memory");
     bc_checkpoint *ck = NULL;
     progress_relay relay = {progress, user};
-    int rc = open_backend(p, &e->be, err);
-    if (!rc) rc = open_sources(e, p->model ? p->model : "demo", &ck, err);
+    /* sources first: --quant auto depends on what the checkpoint holds */
+    int rc = open_sources(e, p->model ? p->model : "demo", &ck, err);
+    if (!rc) rc = open_backend(p, ck, &e->be, err);
     if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, NULL, relay_progress, &relay, &e->model, err);
     bc_checkpoint_close(ck);   /* the weights now live in the backend */
     if (!rc) {

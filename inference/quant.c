@@ -373,21 +373,31 @@ static int quantize_nf4_source(const quant_source *s, int64_t rows, int double_q
     int64_t nb2 = ceil_div(nblocks, BC_NF4_BLOCK2);
     size_t packed_bytes = align64((size_t)((n + 1) / 2));
     size_t absmax_bytes = align64((size_t)nblocks * sizeof(float));
-    size_t total = packed_bytes + absmax_bytes;
-    if (double_quant) total += align64((size_t)nblocks) + (size_t)nb2 * sizeof(float);
+    /* With double quantization the fp32 block absmax is only an intermediate
+     * (1/8 of the packed size): it gets its own buffer, freed at the end, so
+     * the kept allocation is packed | qabsmax | absmax2. */
+    size_t total = packed_bytes + (double_quant ? align64((size_t)nblocks) +
+                                                  (size_t)nb2 * sizeof(float)
+                                                : absmax_bytes);
     char *mem = malloc(total);
-    if (!mem) return bc_errorf(err, "tensor %s: out of memory quantizing to nf4", s->name);
+    float *tmp_absmax = double_quant ? malloc(absmax_bytes) : NULL;
+    if (!mem || (double_quant && !tmp_absmax)) {
+        free(mem);
+        free(tmp_absmax);
+        return bc_errorf(err, "tensor %s: out of memory quantizing to nf4", s->name);
+    }
     out->rows = rows;
     out->cols = cols;
     out->nblocks = nblocks;
     out->storage = mem;
     out->packed = (uint8_t *)mem;
-    out->absmax = (float *)(mem + packed_bytes);
+    out->absmax = double_quant ? tmp_absmax : (float *)(mem + packed_bytes);
     for (int64_t b = 0; b < nblocks; b++) {
         float v[BC_NF4_BLOCK];
         int64_t e0 = b * BC_NF4_BLOCK;
         int count = (int)(n - e0 < BC_NF4_BLOCK ? n - e0 : BC_NF4_BLOCK);
         if (read_elements(s, e0, count, v, err)) {
+            free(tmp_absmax);
             bc_quant_nf4_free(out);
             return -1;
         }
@@ -395,10 +405,11 @@ static int quantize_nf4_source(const quant_source *s, int64_t rows, int double_q
     }
     if (double_quant) {
         out->double_quant = 1;
-        out->qabsmax = (uint8_t *)(mem + packed_bytes + absmax_bytes);
-        out->absmax2 = (float *)(mem + packed_bytes + absmax_bytes + align64((size_t)nblocks));
-        nf4_double_quant(out, out->absmax);
-        out->absmax = NULL; /* the fp32 values were only a step; memory stays in storage */
+        out->qabsmax = (uint8_t *)(mem + packed_bytes);
+        out->absmax2 = (float *)(mem + packed_bytes + align64((size_t)nblocks));
+        nf4_double_quant(out, tmp_absmax);
+        out->absmax = NULL;
+        free(tmp_absmax);
     }
     return 0;
 }
