@@ -181,7 +181,6 @@ static int read_nf4_list(const bc_checkpoint *ck, const char *module, const bc_t
     char name[NAME_MAX_LEN];
     const char *qs = "quant_state";
     p->packed = packed;
-    if (check_packed(packed, rows, cols, err)) return -1;
     const bc_tensor *t;
     /* [1] torch.Size([out, in]) */
     if (!(t = findf(ck, name, "%s.weight.%s.1", module, qs))) return missing(packed, name, err);
@@ -191,6 +190,7 @@ static int read_nf4_list(const bc_checkpoint *ck, const char *module, const bc_t
                    "elements", bc_dtype_name(t->dtype), (long long)bc_tensor_numel(t));
     memcpy(shape, t->data, sizeof shape);
     if (check_shape_pair(t, name, shape[0], shape[1], rows, cols, err)) return -1;
+    if (check_packed(packed, rows, cols, err)) return -1;
     /* [2] dtype of the dequantized weight: informational, but must be a float type */
     t = findf(ck, name, "%s.weight.%s.2", module, qs);
     if (!is_string(t, "float16") && !is_string(t, "bfloat16") && !is_string(t, "float32"))
@@ -289,7 +289,6 @@ static int read_quant_json(const bc_tensor *t, const char *name, int64_t rows, i
         rc = d ? bc_yaml_get_int(&y, d, "shape", 0, 1 << 30, &dims[k], err)
                : bc_errorf(err, "%s: bad 'shape'", name);
     }
-    if (!rc) rc = check_shape_pair(t, name, dims[0], dims[1], rows, cols, err);
     yaml_node_t *off = rc ? NULL : json_get(&y, root, "nested_offset");
     p->nested = off != NULL;
     if (!rc && p->nested) {
@@ -300,7 +299,8 @@ static int read_quant_json(const bc_tensor *t, const char *name, int64_t rows, i
     }
     bc_yaml_free(&y);
     free(text);
-    return rc ? bc_error_prefix(err, "%s: tensor %s", file_of(t), name) : 0;
+    if (rc) return bc_error_prefix(err, "%s: tensor %s", file_of(t), name);
+    return check_shape_pair(t, name, dims[0], dims[1], rows, cols, err);
 }
 
 /* bitsandbytes >= 0.41.3 save_pretrained layout (see the header). */
@@ -308,8 +308,8 @@ static int read_nf4_packed(const bc_checkpoint *ck, const char *module, const bc
                            int64_t rows, int64_t cols, nf4_parts *p, bc_error *err) {
     char name[NAME_MAX_LEN];
     if (!(p->packed = findf(ck, name, "%s.weight", module))) return missing(json, name, err);
-    if (check_packed(p->packed, rows, cols, err)) return -1;
     if (read_quant_json(json, json->name, rows, cols, p, err)) return -1;
+    if (check_packed(p->packed, rows, cols, err)) return -1;
     if (!(p->code = findf(ck, name, "%s.weight.quant_map", module))) return missing(json, name, err);
     if (check_nf4_code(p->code, name, err)) return -1;
     if (!(p->absmax = findf(ck, name, "%s.weight.absmax", module))) return missing(json, name, err);
