@@ -284,24 +284,25 @@ static void cpu_rmsnorm(bc_backend *be, const bc_btensor *x, const bc_btensor *w
     bc_rmsnorm(ctx_of(be)->pool, f32(out), f32(x), f32(w), n, (int)x->cols, eps);
 }
 
-/* Quantized products on the pool: one work item = QUANT_CHUNK_ROWS output
- * rows, so the pool's dynamic hand-out balances cores that are busy. */
-enum { QUANT_CHUNK_ROWS = 16 };
+/* Quantized products on the pool: one work item = `chunk` output rows. About
+ * 8 items per thread let the pool's dynamic hand-out balance cores that are
+ * busy, while each item stays long enough to amortize the kernel's per-call
+ * setup (it splits x into even/odd elements once per call). */
+enum { QUANT_MIN_CHUNK_ROWS = 16, QUANT_ITEMS_PER_THREAD = 8 };
 
 typedef struct quant_job {
     const bc_quant_tensor *w;
     const float *x;
     float *y;
-    int64_t n, rows;
+    int64_t n, rows, chunk;
     float *scratch;              /* per worker, `scratch_floats` each */
     size_t scratch_floats;
 } quant_job;
 
 static void quant_items(void *arg, int begin, int end, int worker) {
     const quant_job *j = arg;
-    int64_t r0 = (int64_t)begin * QUANT_CHUNK_ROWS;
-    int64_t r1 = (int64_t)end * QUANT_CHUNK_ROWS < j->rows ? (int64_t)end * QUANT_CHUNK_ROWS
-                                                          : j->rows;
+    int64_t r0 = (int64_t)begin * j->chunk;
+    int64_t r1 = (int64_t)end * j->chunk < j->rows ? (int64_t)end * j->chunk : j->rows;
     bool int8 = j->w->format == BC_QUANT_INT8;
     if (j->n == 1) {
         if (int8) bc_matvec_int8_rows(&j->w->int8, j->x, j->y, r0, r1);
@@ -316,9 +317,12 @@ static void quant_items(void *arg, int begin, int end, int worker) {
 static void quant_matmul(bc_backend *be, const bc_btensor *W, const bc_btensor *x, int n,
                          bc_btensor *out) {
     cpu_ctx *c = ctx_of(be);
-    quant_job job = {&W->q, f32(x), f32(out), n, W->rows, c->quant_scratch,
+    int64_t want_items = (int64_t)bc_threadpool_size(c->pool) * QUANT_ITEMS_PER_THREAD;
+    int64_t chunk = (W->rows + want_items - 1) / want_items;
+    if (chunk < QUANT_MIN_CHUNK_ROWS) chunk = QUANT_MIN_CHUNK_ROWS;
+    quant_job job = {&W->q, f32(x), f32(out), n, W->rows, chunk, c->quant_scratch,
                      c->quant_scratch_floats};
-    int items = (int)((W->rows + QUANT_CHUNK_ROWS - 1) / QUANT_CHUNK_ROWS);
+    int items = (int)((W->rows + chunk - 1) / chunk);
     bc_threadpool_run(c->pool, quant_items, &job, items);
 }
 

@@ -72,10 +72,25 @@ typedef struct load_state {
     bc_model_progress_fn progress;
     void *user;
     uint64_t done, total;        /* source bytes */
+    const bc_tensor *src;        /* the tensor being converted */
+    uint64_t released;           /* bytes of src whose pages were released */
 } load_state;
+
+/* Releases the checkpoint pages of src's bytes [released, upto): they have
+ * been converted. Big tensors (lm_head: 1 GB in 7B bf16) are released while
+ * they convert, so the source is never resident whole beside its copy. */
+static void release_source_prefix(load_state *ls, uint64_t upto) {
+    if (!ls->src || upto <= ls->released) return;
+    bc_tensor part = *ls->src;
+    part.data = (const unsigned char *)ls->src->data + ls->released;
+    part.nbytes = upto - ls->released;
+    bc_checkpoint_release(ls->ck, &part);
+    ls->released = upto;
+}
 
 static void tensor_progress(void *user, uint64_t tensor_done) {
     load_state *ls = user;
+    release_source_prefix(ls, tensor_done);
     if (ls->progress) ls->progress(ls->user, ls->done + tensor_done, ls->total);
 }
 
@@ -120,10 +135,15 @@ static double source_value(const bc_tensor *t, size_t i) {
 }
 
 /* NormHead: 1 / max(||row||_2, 1e-12) per vocab row (F.normalize, dim=1). */
-static float *lm_head_row_scales(const bc_tensor *t, int64_t rows, int64_t cols) {
+static float *lm_head_row_scales(load_state *ls, const bc_tensor *t, int64_t rows,
+                                 int64_t cols) {
     float *scale = malloc((size_t)rows * sizeof(float));
     if (!scale) return NULL;
+    uint64_t row_bytes = (uint64_t)cols * bc_dtype_size(t->dtype);
     for (int64_t r = 0; r < rows; r++) {
+        /* the rows read so far are only needed again for the conversion,
+         * which re-reads them from the page cache */
+        if ((r & 4095) == 0) release_source_prefix(ls, (uint64_t)r * row_bytes);
         double ss = 0.0;
         for (int64_t k = 0; k < cols; k++) {
             double v = source_value(t, (size_t)(r * cols + k));
@@ -147,9 +167,13 @@ static int load_weight(load_state *ls, const char *name, int64_t rows, int64_t c
     if (!t) return bc_error_prefix(err, "tensor %s", name);
     *out = t;
     float *scale = NULL;
-    if (norm_rows && !(scale = lm_head_row_scales(src, rows, cols)))
+    ls->src = src;
+    ls->released = 0;
+    if (norm_rows && !(scale = lm_head_row_scales(ls, src, rows, cols)))
         return bc_errorf(err, "tensor %s: out of memory", name);
+    ls->released = 0;   /* the conversion reads from the start again */
     int rc = be->iface->tensor_load(be, t, src, scale, tensor_progress, ls, err);
+    ls->src = NULL;
     free(scale);
     if (rc) return bc_error_prefix(err, "%s", src->file ? src->file : "checkpoint");
     /* converted: its checkpoint pages need not stay resident (peak memory
@@ -387,7 +411,7 @@ int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backen
     bc_store dense = st;
     if (store_is_quantized(st))
         dense = params && params->dense_f32 ? BC_STORE_F32 : BC_STORE_BF16;
-    load_state ls = {m, ck, st, dense, progress, user, 0, expected_source_bytes(ck, cfg)};
+    load_state ls = {m, ck, st, dense, progress, user, 0, expected_source_bytes(ck, cfg), NULL, 0};
     if (load_all_weights(&ls, err) || make_position_tables(m, err) || make_state(m, err)) {
         bc_model_free(m);
         return -1;
