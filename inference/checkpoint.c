@@ -213,6 +213,23 @@ void bc_checkpoint_close(bc_checkpoint *ck) {
     free(ck);
 }
 
+uint64_t bc_checkpoint_release(const bc_checkpoint *ck, const bc_tensor *t) {
+    if (!ck || !t || !t->data || t->nbytes == 0) return 0;
+    uintptr_t lo = (uintptr_t)t->data, hi;
+    if (__builtin_add_overflow(lo, (uintptr_t)t->nbytes, &hi)) return 0;
+    for (size_t i = 0; i < ck->nmaps; i++) {
+        uintptr_t base = (uintptr_t)ck->maps[i].addr, end = base + ck->maps[i].len;
+        if (lo < base || hi > end) continue;
+        long ps = sysconf(_SC_PAGESIZE);
+        uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096u;
+        uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+        if (last <= first) return 0;
+        if (madvise((void *)first, last - first, MADV_DONTNEED) != 0) return 0;
+        return (uint64_t)(last - first);
+    }
+    return 0;
+}
+
 /* ---- files ---------------------------------------------------------------- */
 
 int bc_checkpoint_map_file(bc_checkpoint *ck, const char *path, const uint8_t **data,
