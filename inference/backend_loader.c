@@ -24,6 +24,7 @@ static struct {
     bc_cuda_backend_new_fn backend_new;
     bc_cuda_copy_bandwidth_fn copy_bandwidth;
     bc_cuda_fill_uniform_fn fill_uniform;
+    bc_cuda_quant_download_fn quant_download;
 } module = {.once = PTHREAD_ONCE_INIT};
 
 /* Directory of the running executable, "" when /proc is unavailable. */
@@ -105,12 +106,14 @@ static void load_module(void) {
     module.backend_new = (bc_cuda_backend_new_fn)symbol("bc_cuda_module_backend_new");
     module.copy_bandwidth = (bc_cuda_copy_bandwidth_fn)symbol("bc_cuda_module_copy_bandwidth");
     module.fill_uniform = (bc_cuda_fill_uniform_fn)symbol("bc_cuda_module_fill_uniform");
+    module.quant_download = (bc_cuda_quant_download_fn)symbol("bc_cuda_module_quant_download");
 }
 
 /* 0 when every entry point is there, else -1 with the reason. */
 static int ensure_module(bc_error *err) {
     pthread_once(&module.once, load_module);
-    if (!module.probe || !module.backend_new || !module.copy_bandwidth || !module.fill_uniform)
+    if (!module.probe || !module.backend_new || !module.copy_bandwidth || !module.fill_uniform ||
+        !module.quant_download)
         return bc_errorf(err, "%s", module.why[0] ? module.why : "the CUDA module is unusable");
     return 0;
 }
@@ -136,6 +139,12 @@ int bc_cuda_fill_uniform(bc_backend *be, bc_btensor *t, uint64_t seed, float lo,
                          bc_error *err) {
     if (ensure_module(err)) return -1;
     return module.fill_uniform(be, t, seed, lo, hi, err);
+}
+
+int bc_cuda_quant_download(bc_backend *be, const bc_btensor *t, bc_quant_tensor *out,
+                           bc_error *err) {
+    if (ensure_module(err)) return -1;
+    return module.quant_download(be, t, out, err);
 }
 
 const char *bc_cuda_module_path(void) { return module.handle ? module.path : NULL; }
@@ -164,9 +173,9 @@ int bc_backend_open(const char *backend, const char *quant, int threads, bc_back
         return bc_errorf(err, "--quant %s is unknown (use auto, f32, bf16, f16, int8 or nf4)",
                          quant);
 
-    /* CUDA stores weights in 16 bits only (int8/nf4 CUDA kernels are still to
-     * come); auto with --quant f32, int8 or nf4 means the CPU. */
-    bool cuda_store_ok = auto_quant || bp.store == BC_STORE_F16 || bp.store == BC_STORE_BF16;
+    /* CUDA stores weights in f16, bf16, int8 or nf4 (linears quantized on
+     * the GPU while loading); auto with --quant f32 means the CPU. */
+    bool cuda_store_ok = auto_quant || bp.store != BC_STORE_F32;
     if (!strcmp(backend, "cuda") || (is_auto && cuda_store_ok)) {
         bc_backend_params cp = bp;
         if (auto_quant) cp.store = BC_STORE_F16;

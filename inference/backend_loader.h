@@ -25,9 +25,9 @@
 /* ---- The module ABI (implemented in kernels/, C linkage) ----------------
  * Exported symbols: bc_cuda_module_abi_version, bc_cuda_module_probe,
  * bc_cuda_module_backend_new, bc_cuda_module_copy_bandwidth,
- * bc_cuda_module_fill_uniform (types below). */
+ * bc_cuda_module_fill_uniform, bc_cuda_module_quant_download (types below). */
 
-#define BC_CUDA_ABI_VERSION 1
+#define BC_CUDA_ABI_VERSION 2   /* 2: int8/nf4 stores, quant_download */
 
 typedef struct bc_cuda_probe_info {
     int device_count;        /* CUDA devices visible (CUDA_VISIBLE_DEVICES applies) */
@@ -54,6 +54,11 @@ typedef int (*bc_cuda_copy_bandwidth_fn)(uint64_t bytes, double *bytes_per_s, bc
  * generated on the device (synthetic benchmark models). */
 typedef int (*bc_cuda_fill_uniform_fn)(bc_backend *be, bc_btensor *t, uint64_t seed, float lo,
                                        float hi, bc_error *err);
+/* Copies an INT8/NF4 weight of a CUDA backend back to host memory, in
+ * bc_quant's layout (out owns it: bc_quant_tensor_free). For tests: the
+ * GPU quantizers are checked byte for byte against quant.c's. */
+typedef int (*bc_cuda_quant_download_fn)(bc_backend *be, const bc_btensor *t,
+                                         bc_quant_tensor *out, bc_error *err);
 
 /* ---- Loader ------------------------------------------------------------- */
 
@@ -72,13 +77,18 @@ int bc_cuda_copy_bandwidth(uint64_t bytes, double *bytes_per_s, bc_error *err);
 int bc_cuda_fill_uniform(bc_backend *be, bc_btensor *t, uint64_t seed, float lo, float hi,
                          bc_error *err);
 
+/* See bc_cuda_quant_download_fn; be must come from bc_backend_cuda_new. */
+int bc_cuda_quant_download(bc_backend *be, const bc_btensor *t, bc_quant_tensor *out,
+                           bc_error *err);
+
 /* Path of the loaded module, or NULL. */
 const char *bc_cuda_module_path(void);
 
 /* Opens the backend named `backend` ("cpu", "cuda", "auto"; NULL = "auto")
- * with weights stored as `quant` ("auto", "f32", "bf16", "f16"; NULL =
- * "auto"). auto picks CUDA when a device is usable, else the CPU; auto
- * storage is f16 on CUDA and f32 on the CPU. When auto fell back to the CPU,
+ * with weights stored as `quant` ("auto", "f32", "bf16", "f16", "int8",
+ * "nf4"; NULL = "auto"). auto picks CUDA when a device is usable (for any
+ * storage but f32, which only the CPU has), else the CPU; auto storage is f16
+ * on CUDA and f32 on the CPU. When auto fell back to the CPU,
  * *note (may be NULL) receives why, else "". */
 int bc_backend_open(const char *backend, const char *quant, int threads, bc_backend **out,
                     char *note, size_t note_size, bc_error *err);

@@ -4,6 +4,7 @@
  * refuses work after a failure, then calls its kernel family's launcher),
  * and the module ABI (probe, backend_new, copy bandwidth) exported with C
  * linkage for inference/backend_loader.c. */
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -73,6 +74,8 @@ const char *bc_cuda_store_name(bc_store s) {
     case BC_STORE_F32: return "f32";
     case BC_STORE_BF16: return "bf16";
     case BC_STORE_F16: return "f16";
+    case BC_STORE_INT8: return "int8";
+    case BC_STORE_NF4: return "nf4";
     default: return "?";
     }
 }
@@ -90,13 +93,16 @@ static bc_btensor *cuda_tensor_new(bc_backend *be, int64_t rows, int64_t cols, b
                   (long long)cols);
         return NULL;
     }
-    if (store != BC_STORE_F32 && store != BC_STORE_F16 && store != BC_STORE_BF16) {
+    if (store >= BC_STORE_COUNT) {
         bc_errorf(err, "cuda backend: %s storage is not supported", bc_cuda_store_name(store));
         return NULL;
     }
     bc_btensor *t = (bc_btensor *)calloc(1, sizeof *t);
     if (!t) { bc_errorf(err, "cuda backend: out of host memory"); return NULL; }
     t->rows = rows; t->cols = cols; t->store = store; t->weight = weight;
+    /* int8 / nf4: the arrays are allocated when the weight is loaded (their
+     * layout depends on the source: double quantization or not) */
+    if (bc_cuda_store_quantized(store)) return t;
     t->bytes = (size_t)(rows * cols) * bc_cuda_store_size(store);
     cudaError_t e = cudaMalloc(&t->d, t->bytes);
     if (e != cudaSuccess) {
@@ -256,6 +262,7 @@ static void cuda_free(bc_backend *be) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c->failed) cudaStreamSynchronize(c->stream);
     bc_cuda_staging_free(c);
+    bc_cuda_quant_free_scratch(c);
     cudaFree(c->act16);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -263,18 +270,18 @@ static void cuda_free(bc_backend *be) {
     free(be);
 }
 
-/* Quantized weights (int8/nf4) are a CPU-backend format for now: the fused
- * dequant-GEMV kernels for CUDA are still to come. */
+/* A weight read quantized from a -4bits / 8-bit checkpoint: uploaded as it
+ * is (copied; the caller keeps and frees q). */
 static int cuda_tensor_load_quant(bc_backend *be, bc_btensor *t, bc_quant_tensor *q,
                                   bc_error *err) {
-    (void)be; (void)t; (void)q;
-    return bc_errorf(err, "quantized (int8/nf4) weights are not supported by the cuda backend "
-                          "yet: use --backend cpu, or --quant f16/bf16");
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (c->failed) return bc_errorf(err, "%s", c->failure);
+    return bc_cuda_quant_upload(c, t, q, err);
 }
 
 static uint64_t cuda_tensor_bytes(bc_backend *be, const bc_btensor *t) {
     (void)be;
-    return t->bytes;
+    return bc_cuda_store_quantized(t->store) ? bc_cuda_quant_matvec_bytes(t) : t->bytes;
 }
 
 static const bc_backend_iface cuda_iface = {
@@ -355,9 +362,9 @@ BC_EXPORT int bc_cuda_module_probe(bc_cuda_probe_info *info, bc_error *err) {
 
 BC_EXPORT int bc_cuda_module_backend_new(const bc_backend_params *p, bc_backend **out,
                                          bc_error *err) {
-    if (p->store != BC_STORE_F16 && p->store != BC_STORE_BF16)
-        return bc_errorf(err, "weights in %s are not supported on the GPU (use --quant f16 or "
-                         "bf16)", bc_cuda_store_name(p->store));
+    if (p->store == BC_STORE_F32 || p->store >= BC_STORE_COUNT)
+        return bc_errorf(err, "weights in %s are not supported on the GPU (use --quant f16, "
+                         "bf16, int8 or nf4)", bc_cuda_store_name(p->store));
     CUDA_TRY_ERR(err, cudaSetDevice(0));
     bc_backend *be = (bc_backend *)calloc(1, sizeof *be);
     cuda_ctx *c = (cuda_ctx *)calloc(1, sizeof *c);
@@ -391,8 +398,20 @@ BC_EXPORT int bc_cuda_module_fill_uniform(bc_backend *be, bc_btensor *t, uint64_
     if (!be || be->iface != &cuda_iface)
         return bc_errorf(err, "cuda: fill_uniform needs a tensor of the CUDA backend");
     cuda_ctx *c = cuda_ctx_of(be);
-    if (!c->failed) bc_cuda_fill_uniform(c, t, seed, lo, hi);
+    if (c->failed) return bc_errorf(err, "%s", c->failure);
+    if (bc_cuda_store_quantized(t->store))   /* random codes, scales of the range's size */
+        return bc_cuda_quant_fill_random(c, t, seed, fmaxf(fabsf(lo), fabsf(hi)), err);
+    bc_cuda_fill_uniform(c, t, seed, lo, hi);
     return c->failed ? bc_errorf(err, "%s", c->failure) : 0;
+}
+
+BC_EXPORT int bc_cuda_module_quant_download(bc_backend *be, const bc_btensor *t,
+                                            bc_quant_tensor *out, bc_error *err) {
+    if (!be || be->iface != &cuda_iface)
+        return bc_errorf(err, "cuda: quant_download needs a tensor of the CUDA backend");
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (c->failed) return bc_errorf(err, "%s", c->failure);
+    return bc_cuda_quant_download(c, t, out, err);
 }
 
 BC_EXPORT int bc_cuda_module_copy_bandwidth(uint64_t bytes, double *bytes_per_s, bc_error *err) {

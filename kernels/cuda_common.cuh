@@ -25,12 +25,29 @@ extern "C" {
 #include "checkpoint.h"
 }
 
+/* A quantized weight (BC_STORE_INT8 / BC_STORE_NF4) in device memory: the
+ * arrays of bc_quant_int8 / bc_quant_nf4 (quant.h, same meaning and layout),
+ * each 256-byte aligned inside the tensor's one allocation `d`. */
+typedef struct cuda_quant {
+    bool loaded;          /* the arrays below are allocated and filled */
+    int double_quant;     /* nf4: the block absmax is compressed */
+    int64_t nblocks;      /* nf4: ceil(rows*cols / 64) */
+    void *codes;          /* int8: [rows*cols] int8_t; nf4: [(n+1)/2] packed, high nibble first */
+    float *absmax;        /* int8: [rows]; nf4 without double quant: [nblocks] */
+    uint8_t *qabsmax;     /* nf4 double quant: [nblocks] index into code2 */
+    float *absmax2;       /* nf4 double quant: [ceil(nblocks/256)] */
+    float *code2;         /* nf4 double quant: [256] signed dynamic map (device) */
+    float offset;         /* nf4 double quant: mean of the block absmax */
+} cuda_quant;
+
 struct bc_btensor {
     int64_t rows, cols;
-    bc_store store;       /* F32 activations/tables; F16/BF16 weights and KV cache */
+    bc_store store;       /* F32 activations/tables; F16/BF16 weights and KV cache; INT8/NF4 linears */
     bool weight;          /* counted as weight memory */
-    size_t bytes;         /* rows * cols * element size */
-    void *d;              /* device memory, 256-byte aligned (cudaMalloc) */
+    size_t bytes;         /* bytes allocated at d (rows * cols * element size when not quantized) */
+    void *d;              /* device memory, 256-byte aligned (cudaMalloc); NULL for a
+                             quantized tensor until it is loaded */
+    cuda_quant q;         /* INT8/NF4 stores only */
 };
 
 /* Pinned host + device staging used while loading weights (cuda_load.cu):
@@ -57,6 +74,14 @@ typedef struct cuda_ctx {
     cuda_staging staging;
     void *act16;                   /* prefill: activations in 16 bits for cuBLAS */
     size_t act16_bytes;
+    /* Quantized weights (cuda_quant.cu, k_quant.cu), all grown while loading: */
+    void *deq16;                   /* prefill: a tile of dequantized W rows in fp16 */
+    size_t deq16_bytes;
+    float *quant_absmax;           /* online NF4: the fp32 block absmax of the tensor being
+                                      quantized, before double quantization */
+    size_t quant_absmax_bytes;
+    unsigned long long *bad_element; /* online quantization: smallest index of a
+                                        non-finite weight (ULLONG_MAX: none) */
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_ctx_of(bc_backend *be) { return (cuda_ctx *)be->ctx; }
@@ -102,6 +127,50 @@ static inline unsigned bc_cuda_blocks(size_t n, unsigned threads) {
 int bc_cuda_tensor_load(cuda_ctx *c, bc_btensor *t, const bc_tensor *src, const float *row_scale,
                         bc_load_progress_fn progress, void *user, bc_error *err);
 void bc_cuda_staging_free(cuda_ctx *c);
+/* Makes both staging slots at least `bytes` large (16 MiB at least). */
+int bc_cuda_staging_reserve(cuda_ctx *c, size_t bytes, bc_error *err);
+
+/* cuda_quant.cu: INT8/NF4 weights. Online quantization of a checkpoint
+ * tensor (bit-identical to quant.c's reference quantizers), upload of an
+ * already quantized weight, download (tests), bytes per matvec, random fill
+ * (synthetic benchmark), and the device memory they need. */
+static inline bool bc_cuda_store_quantized(bc_store s) {
+    return s == BC_STORE_INT8 || s == BC_STORE_NF4;
+}
+int bc_cuda_quant_load_online(cuda_ctx *c, bc_btensor *t, const bc_tensor *src,
+                              const float *row_scale, bc_load_progress_fn progress, void *user,
+                              bc_error *err);
+int bc_cuda_quant_upload(cuda_ctx *c, bc_btensor *t, const bc_quant_tensor *q, bc_error *err);
+int bc_cuda_quant_download(cuda_ctx *c, const bc_btensor *t, bc_quant_tensor *out, bc_error *err);
+uint64_t bc_cuda_quant_matvec_bytes(const bc_btensor *t);
+int bc_cuda_quant_fill_random(cuda_ctx *c, bc_btensor *t, uint64_t seed, float scale,
+                              bc_error *err);
+void bc_cuda_quant_free_scratch(cuda_ctx *c);
+
+/* k_quant.cu: the kernels behind cuda_quant.cu and the quantized matmul.
+ * Quantize one chunk already in device memory (src: elements of src_dtype):
+ *   int8: rows [r0, r0+rows) of a [*, cols] weight -> codes, absmax[r];
+ *   nf4:  flattened elements [e0, e0+count), e0 a multiple of 64 ->
+ *         packed bytes from e0/2, absmax[e0/64 ...].
+ * A non-finite element lowers *bad to its flat index. */
+void bc_cuda_quantize_int8_rows(cuda_ctx *c, const void *src, bc_dtype src_dtype, int64_t rows,
+                                int64_t cols, int64_t r0, int8_t *codes, float *absmax,
+                                unsigned long long *bad);
+void bc_cuda_quantize_nf4_chunk(cuda_ctx *c, const void *src, bc_dtype src_dtype, int64_t count,
+                                int64_t e0, uint8_t *packed, float *absmax,
+                                unsigned long long *bad);
+/* Double quantization of absmax[nblocks] around `offset` (see quant.c). */
+void bc_cuda_nf4_double_quant(cuda_ctx *c, const float *absmax, int64_t nblocks, float offset,
+                              const float *code2, uint8_t *qabsmax, float *absmax2);
+/* Random codes and scales of magnitude ~scale (synthetic benchmark). */
+void bc_cuda_fill_bytes(cuda_ctx *c, void *dst, size_t n, uint64_t seed);
+void bc_cuda_fill_f32(cuda_ctx *c, float *dst, size_t n, float value);
+/* out[n, R] = x[n, K] . W^T for a quantized W: fused dequant-GEMV for n == 1,
+ * fp16 tiles of W + cublasGemmEx for n > 1 (c->deq16 must hold a tile). */
+void bc_cuda_matmul_quant(cuda_ctx *c, const bc_btensor *W, const bc_btensor *x, int n,
+                          bc_btensor *out);
+/* Rows of W per prefill tile, and the fp16 scratch it needs (bytes). */
+int64_t bc_cuda_quant_tile_rows(int64_t rows, int64_t cols);
 
 /* k_elementwise.cu */
 void bc_cuda_embed(cuda_ctx *c, const bc_btensor *table, const int32_t *ids, int n,

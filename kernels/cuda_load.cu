@@ -31,7 +31,7 @@ void bc_cuda_staging_free(cuda_ctx *c) {
 }
 
 /* Makes both slots at least `bytes` large (grown only for very wide rows). */
-static int staging_reserve(cuda_ctx *c, size_t bytes, bc_error *err) {
+int bc_cuda_staging_reserve(cuda_ctx *c, size_t bytes, bc_error *err) {
     cuda_staging *s = &c->staging;
     if (s->bytes >= bytes) return 0;
     if (s->bytes) {   /* wait for the old slots before freeing them */
@@ -89,12 +89,14 @@ int bc_cuda_tensor_load(cuda_ctx *c, bc_btensor *t, const bc_tensor *src, const 
     if (numel != t->rows * t->cols || src->nbytes != (uint64_t)numel * dtype_size(src->dtype))
         return bc_errorf(err, "tensor %s: %lld elements, expected %lld", src->name,
                          (long long)numel, (long long)(t->rows * t->cols));
+    if (bc_cuda_store_quantized(t->store))   /* int8 / nf4: quantized on the GPU */
+        return bc_cuda_quant_load_online(c, t, src, row_scale, progress, user, err);
     size_t es = dtype_size(src->dtype);
     size_t row_bytes = (size_t)t->cols * es;
     /* at least one row of data + its scale, 256-byte aligned parts, plus
      * the 256 bytes that block_rows below leaves aside */
     size_t min_slot = ((row_bytes + sizeof(float) + 255) & ~(size_t)255) + 512;
-    if (staging_reserve(c, min_slot, err)) return -1;
+    if (bc_cuda_staging_reserve(c, min_slot, err)) return -1;
     cuda_staging *s = &c->staging;
     bool direct = same_format(src->dtype, t->store) && !row_scale;
     /* rows per block: data, then (when scaling) one float per row */

@@ -146,6 +146,10 @@ void bc_cuda_matmul(cuda_ctx *c, const bc_btensor *W, const bc_btensor *x, int n
                      (long long)out->rows, (long long)out->cols, n);
         return;
     }
+    if (bc_cuda_store_quantized(W->store)) {   /* k_quant.cu */
+        bc_cuda_matmul_quant(c, W, x, n, out);
+        return;
+    }
     int R = (int)W->rows, K = (int)W->cols;
     if (n > 1) {
         gemm_cublas(c, W, x, n, out);
