@@ -1,6 +1,8 @@
-/* bench_cuda 7b|13b [f16|bf16]: the CUDA backend on a synthetic Baichuan2 of
+/* bench_cuda 7b|13b [f16|bf16|int8|nf4]: the CUDA backend on a synthetic Baichuan2 of
  * the real shapes, its random weights generated directly in GPU memory (no
- * 15 GB checkpoint needed). Prints, one figure a line:
+ * 15 GB checkpoint needed; int8 / nf4 linears get random codes and scales of
+ * the same size, NF4 double-quantized like an online-quantized model, while
+ * embeddings and lm_head stay bf16 as model.c keeps them). Prints, one figure a line:
  *   prefill tokens/s of a 512-token prompt (after one warm-up prefill),
  *   decode tokens/s over 128 tokens at short context (512..639) and at the
  *   end of a 4096-token context (3968..4095),
@@ -66,7 +68,7 @@ int main(int argc, char **argv) {
         cfg.hidden_size = 5120; cfg.intermediate_size = 13696; cfg.num_hidden_layers = 40;
         cfg.num_attention_heads = 40; cfg.position = BC_POS_ALIBI;
     } else {
-        fprintf(stderr, "usage: bench_cuda 7b|13b [f16|bf16]\n");
+        fprintf(stderr, "usage: bench_cuda 7b|13b [f16|bf16|int8|nf4]\n");
         return 2;
     }
     cfg.vocab_size = 125696;
@@ -80,7 +82,7 @@ int main(int argc, char **argv) {
     }
     bc_backend_params bp = {0, BC_STORE_F16};
     if (bc_store_parse(quant, &bp.store) || bp.store == BC_STORE_F32) {
-        fprintf(stderr, "bench_cuda: quant must be f16 or bf16\n");
+        fprintf(stderr, "bench_cuda: quant must be f16, bf16, int8 or nf4\n");
         return 2;
     }
     double copy_bw = 0.0;

@@ -2,9 +2,11 @@
 # One prepared run on a machine with an NVIDIA GPU (no network needed):
 #   1. prints what the machine has (GPU, driver, nvcc, meson, ninja, libyaml, python/torch);
 #   2. builds with -Dtui=disabled for one architecture (default sm_90) into build-gpu/;
-#   3. runs the cuda suite (every op and the whole model against the CPU), then
-#      the small-shape variant under compute-sanitizer memcheck when available;
-#   4. benchmarks synthetic 7B and 13B shapes (weights generated on the GPU) and,
+#   3. runs the cuda suite (every op and the whole model against the CPU), its
+#      int8/nf4 part (test_cuda_quant), then the small-shape variants under
+#      compute-sanitizer memcheck when available;
+#   4. benchmarks synthetic 7B and 13B shapes in f16, bf16, int8 and nf4 (weights
+#      generated on the GPU) and,
 #      when python3 has torch + safetensors, `baichuan-chat bench --backend cuda`
 #      on a generated 1.3B checkpoint (load GB/s from the page cache);
 #   5. prints a short table last.
@@ -81,6 +83,17 @@ case $rc in
 esac
 grep '^not ok' -A1 "$LOG/test_cuda.log" | head -20
 
+step "cuda suite: int8 / nf4"
+timeout 240 "$BUILD/tests/test_cuda_quant" 2>&1 | tee "$LOG/test_cuda_quant.log"
+qrc=${PIPESTATUS[0]}
+pass=$(grep -c '^ok ' "$LOG/test_cuda_quant.log"); fail=$(grep -c '^not ok ' "$LOG/test_cuda_quant.log")
+case $qrc in
+    0) row "cuda int8/nf4 suite" "PASS ($pass checks)";;
+    77) row "cuda int8/nf4 suite" "SKIPPED";;
+    *) row "cuda int8/nf4 suite" "FAIL rc=$qrc ($pass ok, $fail not ok)";;
+esac
+grep '^not ok' "$LOG/test_cuda_quant.log" | head -20
+
 if command -v compute-sanitizer >/dev/null && [ "$rc" != 77 ]; then
     step "compute-sanitizer memcheck (small shapes)"
     timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 \
@@ -88,6 +101,11 @@ if command -v compute-sanitizer >/dev/null && [ "$rc" != 77 ]; then
     mrc=$?
     tail -5 "$LOG/memcheck.log"
     row "memcheck (--small)" "$([ $mrc = 0 ] && echo clean || echo "rc=$mrc, see memcheck.log")"
+    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 \
+        "$BUILD/tests/test_cuda_quant" --small >"$LOG/memcheck_quant.log" 2>&1
+    mrc=$?
+    tail -3 "$LOG/memcheck_quant.log"
+    row "memcheck int8/nf4 (--small)" "$([ $mrc = 0 ] && echo clean || echo "rc=$mrc, see memcheck_quant.log")"
 fi
 
 # The other suites expect the CPU backend (their references are fp32 CPU
@@ -113,6 +131,21 @@ cat /tmp/bc-bench.txt >>"$LOG/bench.log"
 r=$(grep '^RESULT' /tmp/bc-bench.txt | cut -d' ' -f4-)
 [ -z "$r" ] && r=$(grep -m1 '^skipped' /tmp/bc-bench.txt)
 row "bench 7b bf16" "${r:-FAILED (see bench.log)}"
+# int8 / nf4 (13B only while the run is young enough to stay under 8 minutes)
+for shape in 7b 13b; do
+    for q in int8 nf4; do
+        if [ "$shape" = 13b ] && [ $(( $(date +%s) - T_START )) -gt 330 ]; then
+            row "bench $shape $q" "not run (out of time)"; continue
+        fi
+        timeout 90 "$BUILD/tests/bench_cuda" "$shape" "$q" >/tmp/bc-bench.txt 2>&1
+        cat /tmp/bc-bench.txt >>"$LOG/bench.log"
+        r=$(grep '^RESULT' /tmp/bc-bench.txt | cut -d' ' -f4-)
+        [ -z "$r" ] && r=$(grep -m1 -E '^skipped|bench_cuda:' /tmp/bc-bench.txt)
+        row "bench $shape $q" "${r:-FAILED (see bench.log)}"
+        mem=$(grep '^GPU memory' /tmp/bc-bench.txt | cut -d: -f2-)
+        [ -n "$mem" ] && row "  memory $shape $q" "$mem"
+    done
+done
 
 if python3 -c 'import torch, safetensors' 2>/dev/null && [ $(( $(date +%s) - T_START )) -lt 330 ]; then
     step "baichuan-chat bench --backend cuda (generated 1.3B checkpoint)"
@@ -121,6 +154,11 @@ if python3 -c 'import torch, safetensors' 2>/dev/null && [ $(( $(date +%s) - T_S
     cat "$MODEL/model.safetensors" >/dev/null 2>&1   # page-cached: load GB/s measures the upload
     timeout 90 "$BUILD/baichuan-chat" bench -m "$MODEL" --backend cuda 2>&1 | tee "$LOG/bench_app.log"
     row "app bench 1.3B (cuda)" "$(grep -E '^(load|decode):' "$LOG/bench_app.log" | tr -s ' ' | tr '\n' ' ')"
+    for q in int8 nf4; do   # online quantization on the GPU while loading
+        [ $(( $(date +%s) - T_START )) -gt 420 ] && { row "app bench 1.3B cuda $q" "not run (out of time)"; continue; }
+        timeout 60 "$BUILD/baichuan-chat" bench -m "$MODEL" --backend cuda --quant $q 2>&1 | tee "$LOG/bench_app_$q.log"
+        row "app bench 1.3B cuda $q" "$(grep -E '^(load|decode):' "$LOG/bench_app_$q.log" | tr -s ' ' | tr '\n' ' ')"
+    done
 else
     row "app bench 1.3B (cuda)" "not run (python3 lacks torch/safetensors, or out of time)"
 fi
