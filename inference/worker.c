@@ -1,6 +1,9 @@
 /* bc_worker: the inference thread, its request loop and its events. */
 #include "worker.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -181,10 +184,22 @@ static void copy_info(bc_worker_info *dst, const bc_engine_info *src) {
     dst->weight_bytes = src->weight_bytes;
 }
 
+static void copy_generation(bc_generation_config *dst, const bc_engine_ops *ops, const void *e) {
+    const bc_generation_config *g = ops->generation_config ? ops->generation_config(e) : NULL;
+    if (g) *dst = *g;
+    else bc_generation_config_defaults(dst);
+}
+
 static void drop_engine(bc_worker *w) {
-    if (w->engine) w->ops->free(w->engine);
+    if (!w->engine) return;
+    w->ops->free(w->engine);
     w->engine = NULL;
     w->ops = NULL;
+#ifdef __GLIBC__
+    /* glibc keeps freed heap for reuse; an unloaded model must give its
+     * memory back to the system (the next model may need all of it). */
+    malloc_trim(0);
+#endif
 }
 
 static int try_load(bc_worker *w, const request *r, const char *model, const char *backend,
@@ -201,6 +216,7 @@ static int try_load(bc_worker *w, const request *r, const char *model, const cha
     bc_event *ev = event_new(BC_EV_LOADED, r);
     if (ev) {
         copy_info(&ev->info, &info);
+        copy_generation(&ev->info.generation, ops, e);
         post(w, ev);
     }
     return 0;

@@ -20,6 +20,7 @@
 
 #include "bc_error.h"
 #include "engine.h"
+#include "model_config.h"
 #include "sampler.h"
 
 /* The engine as a function table; `e` is the engine handle. */
@@ -32,6 +33,9 @@ typedef struct bc_engine_ops {
     void (*get_info)(const void *e, bc_engine_info *info);
     void (*reset)(void *e);
     void (*free)(void *e);
+    /* The model's generation_config.json (sampling defaults); NULL when the
+     * engine has none (the fake one): Baichuan2-Chat's defaults then. */
+    const bc_generation_config *(*generation_config)(const void *e);
 } bc_engine_ops;
 
 /* The fake engine for "fake", "fake:..." or any model when BC_FAKE_ENGINE=1;
@@ -55,6 +59,7 @@ typedef struct bc_worker_info {
     bool is_demo;
     int context_max;       /* tokens */
     uint64_t weight_bytes;
+    bc_generation_config generation; /* the model's sampling defaults */
 } bc_worker_info;
 
 typedef enum bc_request_kind {
@@ -84,7 +89,15 @@ bc_worker *bc_worker_start(bc_error *err);
  * engine and every queued request/event. */
 void bc_worker_stop(bc_worker *w);
 
-/* Each returns the request id (> 0), or 0 when memory ran out. */
+/* Each returns the request id (> 0), or 0 when memory ran out.
+ *
+ * A load replaces the loaded model: the old one is freed first (every byte:
+ * its heap is handed back to the system, so a GPU or a small machine never
+ * holds two), then the new one loads with LOAD_PROGRESS events. When that
+ * fails, the ERROR event gives the reason and the previous configuration is
+ * loaded back (LOADED again; UNLOADED if even that fails). The conversation
+ * lives in the caller: the next generate re-prefills it under the loaded
+ * model's template and context limit. */
 uint64_t bc_worker_load(bc_worker *w, const char *model, const char *backend,
                         const char *quant, int threads);
 /* msgs are deep-copied; they end with the user message to answer. */
