@@ -402,7 +402,6 @@ static int switch_step(runner *R, int step, const bc_command *c, bc_replay_entry
         set_note(e, true, "loaded %s", now);
         logf_(R, "%s: %s: loaded %s (%.1f MB of weights) in %.2f s\n", label, e->text, now,
               (double)R->info.weight_bytes / 1e6, bc_app_now() - t0);
-        R->r->weight_bytes = R->info.weight_bytes;
         return 0;
     }
     if (rc < 0) {

@@ -104,7 +104,7 @@ typedef struct bc_replay_result {
     int steps_failed;       /* commands or turns that failed (e.g. a switch) */
     char first_failure[BC_ERROR_MAX]; /* "step 4 (line 12): ..." */
     uint64_t peak_rss_bytes; /* VmHWM at the end (reset at the start when possible) */
-    uint64_t weight_bytes;   /* of the last model loaded */
+    uint64_t weight_bytes;   /* of the model the run started with */
     double seconds;          /* wall time of the whole run */
 } bc_replay_result;
 

@@ -385,6 +385,14 @@ static void *worker_main(void *arg) {
 }
 
 bc_worker *bc_worker_start(bc_error *err) {
+#ifdef __GLIBC__
+    /* glibc raises its mmap threshold (up to 32 MB) each time a large block
+     * is freed, after which model-sized buffers come from a thread's heap,
+     * whose top malloc_trim cannot hand back. A fixed threshold keeps every
+     * buffer of 256 KB or more in its own mapping, returned at free: an
+     * unloaded model then leaves nothing resident. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     bc_worker *w = calloc(1, sizeof *w);
     if (!w) {
         bc_errorf(err, "worker: out of memory");
