@@ -12,7 +12,6 @@
 
 #include "yaml_reader.h"
 
-#define CONFIG_MAX_BYTES (1u << 20)
 #define MAX_THREADS 4096
 #define WARNINGS_MAX 8192 /* a file full of unknown keys must not grow this forever */
 
@@ -427,7 +426,7 @@ int bc_app_config_apply_file(bc_app_config *c, const char *path, bool optional,
     }
     char *text;
     size_t len;
-    if (bc_yaml_read_file(path, CONFIG_MAX_BYTES, &text, &len, err) != 0) return -1;
+    if (bc_yaml_read_file(path, BC_APP_CONFIG_MAX_BYTES, &text, &len, err) != 0) return -1;
     int rc = bc_app_config_apply_text(c, path, text, len, err);
     free(text);
     return rc;

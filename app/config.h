@@ -25,6 +25,9 @@
 #include "options.h"
 #include "sampler.h"
 
+/* A config.yaml larger than this is refused unread. */
+#define BC_APP_CONFIG_MAX_BYTES (1u << 20)
+
 typedef struct bc_preset {
     char *name;
     char *model;   /* NULL = not set by the preset */

@@ -24,10 +24,10 @@ int main(int argc, char **argv) {
     bc_options opt;
     char why[512] = "";
     int rc = bc_options_parse(argc, argv, &opt, why, sizeof why);
-    if (rc == 1) return 0;
-    if (rc == 2) {
-        fprintf(stderr, "baichuan-chat: %s\n", why);
-        return 2;
+    if (rc == 1 || rc == 2) {
+        if (rc == 2) fprintf(stderr, "baichuan-chat: %s\n", why);
+        free(opt.positional);
+        return rc == 1 ? 0 : 2;
     }
     switch (opt.mode) {
     case BC_MODE_RUN: rc = bc_mode_run(&opt); break;

@@ -1,5 +1,6 @@
-/* `baichuan-chat bench -m MODEL [--quant Q] [--threads N]`: load time,
- * prefill of a 512-token prompt, 128 decode steps, peak RSS, and the decode
+/* `baichuan-chat bench -m MODEL [--quant Q] [--threads N]`: load time and
+ * peak RSS while loading, weight format and footprint, prefill of a
+ * 512-token prompt, 128 decode steps, peak RSS, and the decode
  * step's effective weight bandwidth next to this machine's memory read
  * bandwidth measured in the same run. `--tokenizer -f FILE` benchmarks the
  * tokenizer instead. Figures go to stdout. */
@@ -74,6 +75,9 @@ int bc_mode_bench(const bc_options *o) {
     bc_engine *e;
     double load_s;
     if (bc_app_load_engine(o, &e, &load_s)) return 1;
+    /* peak so far = the peak while loading (online quantization must stay
+     * near the final footprint) */
+    double load_peak_rss = peak_rss_mib();
     bc_engine_info info;
     bc_engine_get_info(e, &info);
     bc_model *m = bc_engine_model(e);
@@ -128,7 +132,10 @@ int bc_mode_bench(const bc_options *o) {
     printf("model:            %s%s (%d layers, hidden %d, vocab %d)\n", info.model_name,
            info.is_demo ? " [DEMO]" : "", c->num_hidden_layers, c->hidden_size, V);
     printf("backend:          %s, weights %s, %d threads\n", info.backend, info.quant, threads);
-    printf("load:             %.2f s\n", load_s);
+    printf("load:             %.2f s, peak RSS while loading %.0f MiB\n", load_s, load_peak_rss);
+    printf("weights:          %s, %.3f GiB in backend storage; %.1f MB read per decoded token "
+           "(codes + scales for int8/nf4)\n", info.quant,
+           (double)info.weight_bytes / 1073741824.0, step_bytes / 1e6);
     printf("prefill:          %d tokens in %.2f s = %.1f tok/s, %.1f GFLOP/s (linear layers)\n",
            PROMPT_TOKENS, prefill_s, prefill_tps,
            bc_model_prefill_flops(m, PROMPT_TOKENS) / prefill_s / 1e9);

@@ -23,6 +23,7 @@
 
 #include "bc_error.h"
 #include "checkpoint.h"
+#include "quant.h"
 
 typedef struct bc_backend bc_backend;
 typedef struct bc_btensor bc_btensor;   /* opaque, owned by its backend */
@@ -32,12 +33,14 @@ typedef enum bc_store {
     BC_STORE_F32 = 0,   /* activations, norms, tables, --quant f32 weights */
     BC_STORE_BF16,      /* --quant bf16 weights: 16-bit storage, fp32 compute */
     BC_STORE_F16,       /* --quant f16 weights and the CUDA KV cache (CUDA backend only) */
+    BC_STORE_INT8,      /* --quant int8: per-row absmax int8 (bc_quant_int8), linears only */
+    BC_STORE_NF4,       /* --quant nf4: bitsandbytes NF4 (bc_quant_nf4), linears only */
     BC_STORE_COUNT
 } bc_store;
 
-const char *bc_store_name(bc_store s);           /* "f32", "bf16", "f16" */
-/* Parses "f32" / "bf16" / "f16"; returns -1 for an unknown name. Whether a
- * backend can store it is the backend's business (the CPU rejects f16). */
+const char *bc_store_name(bc_store s);           /* "f32", "bf16", "f16", "int8", "nf4" */
+/* Parses a store name; returns -1 for an unknown name. Whether a backend can
+ * store it is the backend's business (the CPU rejects f16, CUDA int8/nf4). */
 int bc_store_parse(const char *name, bc_store *out);
 
 /* Reported while a weight is converted: bytes of *source* data done so far
@@ -68,6 +71,16 @@ typedef struct bc_backend_iface {
     int (*tensor_load)(bc_backend *be, bc_btensor *t, const bc_tensor *src,
                        const float *row_scale, bc_load_progress_fn progress,
                        void *user, bc_error *err);
+    /* Takes a weight that is already quantized in host memory (read as is from
+     * a -4bits or 8-bit checkpoint) into t, whose store must be the matching
+     * BC_STORE_NF4 / BC_STORE_INT8. The backend takes over q's allocation
+     * (q->...storage is NULL afterwards) or copies it; q must own its memory.
+     * For INT8/NF4 stores, tensor_load above quantizes F32/F16/BF16 sources
+     * online (NF4 with double quantization, as Baichuan2's quantizer). */
+    int (*tensor_load_quant)(bc_backend *be, bc_btensor *t, bc_quant_tensor *q,
+                             bc_error *err);
+    /* Bytes one matvec over t reads (codes + scales for quantized stores). */
+    uint64_t (*tensor_bytes)(bc_backend *be, const bc_btensor *t);
     /* Host <-> backend copies of rows [row0, row0+nrows) of an fp32 tensor. */
     void (*tensor_set)(bc_backend *be, bc_btensor *t, int64_t row0, int64_t nrows,
                        const float *src);
@@ -133,7 +146,7 @@ typedef struct bc_backend_params {
     bc_store store;  /* weight storage */
 } bc_backend_params;
 
-/* The CPU backend: fp32 compute, weights in f32 or bf16. */
+/* The CPU backend: fp32 compute, weights in f32, bf16, int8 or nf4. */
 int bc_backend_cpu_new(const bc_backend_params *p, bc_backend **out, bc_error *err);
 
 /* Threads the CPU backend actually uses (for stats); 0 for other backends. */

@@ -1,8 +1,10 @@
-/* The CPU backend: fp32 compute; weights stored as f32 (default) or bf16.
+/* The CPU backend: fp32 compute; weights stored as f32 (default), bf16, or
+ * quantized (int8 / nf4, bc_quant formats) for the per-layer linears.
  *
- * Tensors are plain host arrays. Heavy operations (matmul, attention) are
- * split over threads by rows; the per-row math lives in small static
- * functions so that faster kernels can replace them one at a time. */
+ * Tensors are plain host arrays (quantized ones hold a bc_quant_tensor).
+ * Heavy operations (matmul, attention) are split over the thread pool by
+ * rows; the per-row math lives in small static functions so that faster
+ * kernels can replace them one at a time. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 #include "backend.h"
 #include "cpu_kernels.h"
+#include "quant.h"
 
 /* Tensors above this size are mmapped (zero pages cost nothing until
  * touched, which matters for a KV cache sized to model_max_length). */
@@ -23,7 +26,8 @@ struct bc_btensor {
     bool weight;        /* counted as weight memory */
     bool mmapped;       /* data came from mmap (else aligned_alloc) */
     size_t bytes;
-    void *data;         /* rows*cols elements of `store` */
+    void *data;         /* rows*cols elements of `store` (NULL for INT8/NF4) */
+    bc_quant_tensor q;  /* INT8/NF4 stores: the weight, filled by tensor_load* */
 };
 
 typedef struct cpu_ctx {
@@ -31,6 +35,8 @@ typedef struct cpu_ctx {
     bc_threadpool *pool;
     bc_store store;
     uint64_t weight_bytes, other_bytes;
+    float *quant_scratch;        /* [threads * per_thread] for quantized matmul tiles */
+    size_t quant_scratch_floats; /* per thread */
 } cpu_ctx;
 
 static cpu_ctx *ctx_of(bc_backend *be) { return (cpu_ctx *)be->ctx; }
@@ -41,6 +47,8 @@ const char *bc_store_name(bc_store s) {
     case BC_STORE_F32: return "f32";
     case BC_STORE_BF16: return "bf16";
     case BC_STORE_F16: return "f16";
+    case BC_STORE_INT8: return "int8";
+    case BC_STORE_NF4: return "nf4";
     default: return "?";
     }
 }
@@ -49,11 +57,14 @@ int bc_store_parse(const char *name, bc_store *out) {
     if (!strcmp(name, "f32")) *out = BC_STORE_F32;
     else if (!strcmp(name, "bf16")) *out = BC_STORE_BF16;
     else if (!strcmp(name, "f16")) *out = BC_STORE_F16;
+    else if (!strcmp(name, "int8")) *out = BC_STORE_INT8;
+    else if (!strcmp(name, "nf4")) *out = BC_STORE_NF4;
     else return -1;
     return 0;
 }
 
 static size_t store_size(bc_store s) { return s == BC_STORE_BF16 ? 2 : 4; }
+static bool is_quant(bc_store s) { return s == BC_STORE_INT8 || s == BC_STORE_NF4; }
 
 /* ------------------------------------------------------------------------
  * Tensors
@@ -66,8 +77,8 @@ static bc_btensor *cpu_tensor_new(bc_backend *be, int64_t rows, int64_t cols,
                   (long long)cols);
         return NULL;
     }
-    if (store != BC_STORE_F32 && store != BC_STORE_BF16) {
-        bc_errorf(err, "cpu backend: %s storage is not supported (use f32 or bf16)",
+    if (store == BC_STORE_F16 || store >= BC_STORE_COUNT) {
+        bc_errorf(err, "cpu backend: %s storage is not supported (use f32, bf16, int8 or nf4)",
                   bc_store_name(store));
         return NULL;
     }
@@ -80,6 +91,7 @@ static bc_btensor *cpu_tensor_new(bc_backend *be, int64_t rows, int64_t cols,
     bc_btensor *t = calloc(1, sizeof *t);
     if (!t) { bc_errorf(err, "cpu backend: out of memory"); return NULL; }
     t->rows = rows; t->cols = cols; t->store = store; t->weight = weight;
+    if (is_quant(store)) return t;   /* the quantized form is allocated when loaded */
     t->bytes = (size_t)n * store_size(store);
     size_t rounded = (t->bytes + 63) & ~(size_t)63;
     if (rounded >= BIG_ALLOC_BYTES) {
@@ -105,7 +117,8 @@ static void cpu_tensor_free(bc_backend *be, bc_btensor *t) {
     if (!t) return;
     cpu_ctx *c = ctx_of(be);
     if (t->weight) c->weight_bytes -= t->bytes; else c->other_bytes -= t->bytes;
-    if (t->mmapped) munmap(t->data, (t->bytes + 63) & ~(size_t)63);
+    if (is_quant(t->store)) bc_quant_tensor_free(&t->q);
+    else if (t->mmapped) munmap(t->data, (t->bytes + 63) & ~(size_t)63);
     else free(t->data);
     free(t);
 }
@@ -125,10 +138,83 @@ static void source_row_to_f32(const bc_tensor *src, int64_t row, int64_t cols, u
     else bc_convert_f16_to_f32(half16, dst, (size_t)cols);
 }
 
+/* Per-worker tiles for quantized prefill, grown while loading (operations
+ * never allocate) to fit the widest quantized weight. */
+static int ensure_quant_scratch(cpu_ctx *c, int64_t cols, bc_error *err) {
+    size_t per = bc_quant_matmul_scratch_floats(cols);
+    if (per <= c->quant_scratch_floats) return 0;
+    size_t workers = (size_t)bc_threadpool_size(c->pool);
+    float *s = malloc(per * workers * sizeof(float));
+    if (!s) return bc_errorf(err, "cpu backend: out of memory for quantized matmul scratch");
+    free(c->quant_scratch);
+    c->quant_scratch = s;
+    c->quant_scratch_floats = per;
+    return 0;
+}
+
+/* Records a quantized form in t and counts its bytes as weight memory. */
+static int adopt_quant(bc_backend *be, bc_btensor *t, bc_quant_tensor *q, bc_error *err) {
+    if (ensure_quant_scratch(ctx_of(be), t->cols, err)) {
+        bc_quant_tensor_free(q);
+        return -1;
+    }
+    t->q = *q;
+    memset(q, 0, sizeof *q);
+    t->bytes = t->q.format == BC_QUANT_INT8 ? bc_quant_int8_bytes(&t->q.int8)
+                                            : bc_quant_nf4_bytes(&t->q.nf4);
+    cpu_ctx *c = ctx_of(be);
+    if (t->weight) c->weight_bytes += t->bytes; else c->other_bytes += t->bytes;
+    return 0;
+}
+
+/* --quant int8|nf4: the source tensor (F32/F16/BF16, usually mmapped) is
+ * quantized block by block straight from its bytes; no fp32 copy of the
+ * whole tensor is made. NF4 uses double quantization, as Baichuan2's
+ * quantize(4) (compress_statistics=True). The weights are quantized as they
+ * are, not rounded through fp16 first as bitsandbytes' .cuda() does: that
+ * would only lose precision (and overflow for large bf16 values). */
+static int quantize_online(bc_backend *be, bc_btensor *t, const bc_tensor *src,
+                           const float *row_scale, bc_load_progress_fn progress, void *user,
+                           bc_error *err) {
+    if (row_scale)
+        return bc_errorf(err, "tensor %s: row scaling is not supported for quantized storage",
+                         src->name);
+    if (t->q.format) return bc_errorf(err, "tensor %s: loaded twice", src->name);
+    bc_quant_options opt = {.double_quant = 1, .via_f16 = 0};
+    bc_quant_format f = t->store == BC_STORE_INT8 ? BC_QUANT_INT8 : BC_QUANT_NF4;
+    bc_quant_tensor q;
+    if (bc_quant_tensor_from_rows(f, src->data, src->dtype, t->rows, t->cols, &opt, src->name,
+                                  &q, err))
+        return -1;
+    if (adopt_quant(be, t, &q, err)) return -1;
+    if (progress) progress(user, src->nbytes);
+    return 0;
+}
+
+static int cpu_tensor_load_quant(bc_backend *be, bc_btensor *t, bc_quant_tensor *q,
+                                 bc_error *err) {
+    bc_store want = q->format == BC_QUANT_INT8 ? BC_STORE_INT8 : BC_STORE_NF4;
+    int64_t rows = q->format == BC_QUANT_INT8 ? q->int8.rows : q->nf4.rows;
+    int64_t cols = q->format == BC_QUANT_INT8 ? q->int8.cols : q->nf4.cols;
+    void *storage = q->format == BC_QUANT_INT8 ? q->int8.storage : q->nf4.storage;
+    if (t->store != want || t->q.format)
+        return bc_errorf(err, "cpu backend: a %s weight cannot go into %s storage",
+                         bc_store_name(want), bc_store_name(t->store));
+    if (rows != t->rows || cols != t->cols)
+        return bc_errorf(err, "cpu backend: quantized weight [%lld, %lld] for a [%lld, %lld] tensor",
+                         (long long)rows, (long long)cols, (long long)t->rows, (long long)t->cols);
+    if (!storage) return bc_errorf(err, "cpu backend: a quantized view cannot be adopted");
+    return adopt_quant(be, t, q, err);
+}
+
+static uint64_t cpu_tensor_bytes(bc_backend *be, const bc_btensor *t) {
+    (void)be;
+    return t->bytes;
+}
+
 static int cpu_tensor_load(bc_backend *be, bc_btensor *t, const bc_tensor *src,
                            const float *row_scale, bc_load_progress_fn progress,
                            void *user, bc_error *err) {
-    (void)be;
     if (src->dtype != BC_DTYPE_F32 && src->dtype != BC_DTYPE_F16 && src->dtype != BC_DTYPE_BF16)
         return bc_errorf(err, "tensor %s: dtype %s is not supported (expected F32, F16 or BF16)",
                          src->name, bc_dtype_name(src->dtype));
@@ -136,6 +222,8 @@ static int cpu_tensor_load(bc_backend *be, bc_btensor *t, const bc_tensor *src,
     if (numel != t->rows * t->cols)
         return bc_errorf(err, "tensor %s: %lld elements, expected %lld", src->name,
                          (long long)numel, (long long)(t->rows * t->cols));
+    if (is_quant(t->store))
+        return quantize_online(be, t, src, row_scale, progress, user, err);
     size_t cols = (size_t)t->cols;
     float *row = malloc(cols * sizeof(float));
     uint16_t *half16 = malloc(cols * sizeof(uint16_t));
@@ -203,11 +291,55 @@ static void cpu_rmsnorm(bc_backend *be, const bc_btensor *x, const bc_btensor *w
     bc_rmsnorm(ctx_of(be)->pool, f32(out), f32(x), f32(w), n, (int)x->cols, eps);
 }
 
+/* Quantized products on the pool: one work item = `chunk` output rows. About
+ * 8 items per thread let the pool's dynamic hand-out balance cores that are
+ * busy, while each item stays long enough to amortize the kernel's per-call
+ * setup (it splits x into even/odd elements once per call). */
+enum { QUANT_MIN_CHUNK_ROWS = 16, QUANT_ITEMS_PER_THREAD = 8 };
+
+typedef struct quant_job {
+    const bc_quant_tensor *w;
+    const float *x;
+    float *y;
+    int64_t n, rows, chunk;
+    float *scratch;              /* per worker, `scratch_floats` each */
+    size_t scratch_floats;
+} quant_job;
+
+static void quant_items(void *arg, int begin, int end, int worker) {
+    const quant_job *j = arg;
+    int64_t r0 = (int64_t)begin * j->chunk;
+    int64_t r1 = (int64_t)end * j->chunk < j->rows ? (int64_t)end * j->chunk : j->rows;
+    bool int8 = j->w->format == BC_QUANT_INT8;
+    if (j->n == 1) {
+        if (int8) bc_matvec_int8_rows(&j->w->int8, j->x, j->y, r0, r1);
+        else bc_matvec_nf4_rows(&j->w->nf4, j->x, j->y, r0, r1);
+        return;
+    }
+    float *scratch = j->scratch + (size_t)worker * j->scratch_floats;
+    if (int8) bc_matmul_int8_rows(&j->w->int8, j->x, j->n, j->y, r0, r1, scratch);
+    else bc_matmul_nf4_rows(&j->w->nf4, j->x, j->n, j->y, r0, r1, scratch);
+}
+
+static void quant_matmul(bc_backend *be, const bc_btensor *W, const bc_btensor *x, int n,
+                         bc_btensor *out) {
+    cpu_ctx *c = ctx_of(be);
+    int64_t want_items = (int64_t)bc_threadpool_size(c->pool) * QUANT_ITEMS_PER_THREAD;
+    int64_t chunk = (W->rows + want_items - 1) / want_items;
+    if (chunk < QUANT_MIN_CHUNK_ROWS) chunk = QUANT_MIN_CHUNK_ROWS;
+    quant_job job = {&W->q, f32(x), f32(out), n, W->rows, chunk, c->quant_scratch,
+                     c->quant_scratch_floats};
+    int items = (int)((W->rows + chunk - 1) / chunk);
+    bc_threadpool_run(c->pool, quant_items, &job, items);
+}
+
 static void cpu_matmul(bc_backend *be, const bc_btensor *W, const bc_btensor *x, int n,
                        bc_btensor *out) {
     bc_threadpool *pool = ctx_of(be)->pool;
     int rows = (int)W->rows, cols = (int)W->cols;
-    if (W->store == BC_STORE_F32) {
+    if (is_quant(W->store)) {
+        quant_matmul(be, W, x, n, out);
+    } else if (W->store == BC_STORE_F32) {
         if (n == 1) bc_matvec_f32(pool, f32(W), f32(x), f32(out), rows, cols);
         else bc_matmul_f32(pool, f32(W), f32(x), f32(out), n, rows, cols);
     } else {
@@ -312,6 +444,7 @@ static void cpu_free(bc_backend *be) {
     if (!be) return;
     cpu_ctx *c = ctx_of(be);
     bc_threadpool_free(c->pool);
+    free(c->quant_scratch);
     free(c);
     free(be);
 }
@@ -324,6 +457,8 @@ static const bc_backend_iface cpu_iface = {
     .tensor_new = cpu_tensor_new,
     .tensor_free = cpu_tensor_free,
     .tensor_load = cpu_tensor_load,
+    .tensor_load_quant = cpu_tensor_load_quant,
+    .tensor_bytes = cpu_tensor_bytes,
     .tensor_set = cpu_tensor_set,
     .tensor_get = cpu_tensor_get,
     .embed = cpu_embed,
@@ -343,9 +478,10 @@ int bc_backend_cpu_new(const bc_backend_params *p, bc_backend **out, bc_error *e
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         threads = nc > 0 ? (int)nc : 1;
     }
-    if (p->store != BC_STORE_F32 && p->store != BC_STORE_BF16)
-        return bc_errorf(err, "cpu backend: weights in %s are not supported (use --quant f32 or "
-                         "bf16; f16 needs --backend cuda)", bc_store_name(p->store));
+    if (p->store >= BC_STORE_COUNT) return bc_errorf(err, "cpu backend: unknown weight storage");
+    if (p->store == BC_STORE_F16)
+        return bc_errorf(err, "cpu backend: weights in f16 are not supported (use --quant f32, "
+                         "bf16, int8 or nf4; f16 needs --backend cuda)");
     bc_backend *be = calloc(1, sizeof *be);
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!be || !c) { free(be); free(c); return bc_errorf(err, "cpu backend: out of memory"); }

@@ -161,10 +161,12 @@ int bc_backend_open(const char *backend, const char *quant, int threads, bc_back
     bool auto_quant = !strcmp(quant, "auto");
     bc_backend_params bp = {threads, BC_STORE_F32};
     if (!auto_quant && bc_store_parse(quant, &bp.store))
-        return bc_errorf(err, "--quant %s is not supported yet (use f32, bf16 or f16)", quant);
+        return bc_errorf(err, "--quant %s is unknown (use auto, f32, bf16, f16, int8 or nf4)",
+                         quant);
 
-    /* CUDA stores weights in 16 bits only; auto with --quant f32 means CPU. */
-    bool cuda_store_ok = auto_quant || bp.store != BC_STORE_F32;
+    /* CUDA stores weights in 16 bits only (int8/nf4 CUDA kernels are still to
+     * come); auto with --quant f32, int8 or nf4 means the CPU. */
+    bool cuda_store_ok = auto_quant || bp.store == BC_STORE_F16 || bp.store == BC_STORE_BF16;
     if (!strcmp(backend, "cuda") || (is_auto && cuda_store_ok)) {
         bc_backend_params cp = bp;
         if (auto_quant) cp.store = BC_STORE_F16;

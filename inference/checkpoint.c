@@ -213,6 +213,23 @@ void bc_checkpoint_close(bc_checkpoint *ck) {
     free(ck);
 }
 
+uint64_t bc_checkpoint_release(const bc_checkpoint *ck, const bc_tensor *t) {
+    if (!ck || !t || !t->data || t->nbytes == 0) return 0;
+    uintptr_t lo = (uintptr_t)t->data, hi;
+    if (__builtin_add_overflow(lo, (uintptr_t)t->nbytes, &hi)) return 0;
+    for (size_t i = 0; i < ck->nmaps; i++) {
+        uintptr_t base = (uintptr_t)ck->maps[i].addr, end = base + ck->maps[i].len;
+        if (lo < base || hi > end) continue;
+        long ps = sysconf(_SC_PAGESIZE);
+        uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096u;
+        uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+        if (last <= first) return 0;
+        if (madvise((void *)first, last - first, MADV_DONTNEED) != 0) return 0;
+        return (uint64_t)(last - first);
+    }
+    return 0;
+}
+
 /* ---- files ---------------------------------------------------------------- */
 
 int bc_checkpoint_map_file(bc_checkpoint *ck, const char *path, const uint8_t **data,
@@ -338,8 +355,6 @@ static int plain_basename(const char *s, size_t n) {
     return 1;
 }
 
-#define INDEX_MAX_DEPTH 32
-
 static int is_json_string(const yaml_event_t *ev) {
     return ev->type == YAML_SCALAR_EVENT && !ev->data.scalar.tag &&
            ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
@@ -376,7 +391,8 @@ static int skip_value(yaml_parser_t *p, yaml_event_type_t first, const char *fil
         int end = ev.type == YAML_STREAM_END_EVENT;
         yaml_event_delete(&ev);
         if (end) return bc_errorf(err, "%s: unterminated JSON value", file);
-        if (depth > INDEX_MAX_DEPTH) return bc_errorf(err, "%s: JSON nested too deeply", file);
+        if (depth > BC_INDEX_MAX_DEPTH) return bc_errorf(err, "%s: JSON nested more than %d levels deep", file,
+                             BC_INDEX_MAX_DEPTH);
     }
     return 0;
 }
@@ -412,8 +428,9 @@ static int parse_weight_map(yaml_parser_t *p, shard_map *m, const char *file, bc
                            (const char *)v.data.scalar.value);
         } else if (strlen(name) != k.data.scalar.length) {
             rc = bc_errorf(err, "%s: weight_map: tensor name contains a NUL byte", file);
-        } else if (m->count >= 16 * (size_t)BC_MAX_TENSORS_PER_FILE) {
-            rc = bc_errorf(err, "%s: weight_map: too many tensors", file);
+        } else if (m->count >= BC_INDEX_MAX_ENTRIES) {
+            rc = bc_errorf(err, "%s: weight_map: more than %d tensors", file,
+                           BC_INDEX_MAX_ENTRIES);
         } else if (shard_map_add(m, name, (const char *)v.data.scalar.value)) {
             rc = bc_errorf(err, "%s: out of memory", file);
         }
@@ -425,8 +442,8 @@ static int parse_weight_map(yaml_parser_t *p, shard_map *m, const char *file, bc
 
 static int parse_index_json(const uint8_t *buf, uint64_t len, shard_map *m, const char *file,
                             bc_error *err) {
-    if (len > 100000000)
-        return bc_errorf(err, "%s: index file larger than 100 MB", file);
+    if (len > BC_INDEX_MAX_BYTES)
+        return bc_errorf(err, "%s: index file larger than %d bytes", file, BC_INDEX_MAX_BYTES);
     if (memchr(buf, '\0', (size_t)len)) return bc_errorf(err, "%s: NUL byte in JSON", file);
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) return bc_errorf(err, "%s: out of memory", file);
@@ -488,6 +505,27 @@ done:
     return rc;
 }
 
+/* Parses the index and checks that no tensor is listed twice; m sorted by name. */
+static int read_index(const uint8_t *buf, uint64_t len, shard_map *m, const char *file,
+                      bc_error *err) {
+    if (parse_index_json(buf, len, m, file, err)) return -1;
+    qsort(m->e, m->count, sizeof *m->e, cmp_entry);
+    for (size_t i = 1; i < m->count; i++) {
+        if (strcmp(m->e[i - 1].name, m->e[i].name) == 0)
+            return bc_errorf(err, "%s: weight_map: tensor %s listed twice", file, m->e[i].name);
+    }
+    return 0;
+}
+
+int bc_index_json_validate(const uint8_t *buf, uint64_t len, const char *file,
+                           size_t *n_entries, bc_error *err) {
+    shard_map m = {0};
+    int rc = read_index(buf, len, &m, file, err);
+    *n_entries = rc ? 0 : m.count;
+    shard_map_free(&m);
+    return rc;
+}
+
 static char *join_path(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *s = malloc(a + b + 2);
@@ -516,14 +554,7 @@ static int load_sharded(bc_checkpoint *ck, const char *dir, const char *index_na
     uint64_t len;
     const char *label;
     if (bc_checkpoint_map_file(ck, index_path, &buf, &len, &label, err)) goto done;
-    if (parse_index_json(buf, len, &m, label, err)) goto done;
-    qsort(m.e, m.count, sizeof *m.e, cmp_entry);
-    for (size_t i = 1; i < m.count; i++) {
-        if (strcmp(m.e[i - 1].name, m.e[i].name) == 0) {
-            bc_errorf(err, "%s: weight_map: tensor %s listed twice", label, m.e[i].name);
-            goto done;
-        }
-    }
+    if (read_index(buf, len, &m, label, err)) goto done;
     /* unique shard files, sorted */
     files = malloc(m.count * sizeof *files);
     if (!files) {

@@ -68,6 +68,15 @@ const bc_tensor *bc_checkpoint_find(const bc_checkpoint *ck, const char *name);
 /* Total bytes of tensor data (for load progress). */
 uint64_t bc_checkpoint_total_bytes(const bc_checkpoint *ck);
 
+/* Drops the resident pages of t's bytes when they lie in one of the index's
+ * read-only file mappings (madvise MADV_DONTNEED: a page touched again is
+ * simply re-read from the file, so t stays valid). Loaders call it after
+ * converting a tensor, so a checkpoint is never resident whole while its
+ * converted copy grows. Pages shared with a neighbouring tensor are kept.
+ * Returns the bytes released (0 for tensors the index owns, or when the
+ * kernel refuses). */
+uint64_t bc_checkpoint_release(const bc_checkpoint *ck, const bc_tensor *t);
+
 void bc_checkpoint_close(bc_checkpoint *ck);
 
 #endif

@@ -16,6 +16,15 @@
  * Baichuan2-13B has 283 tensors, the -4bits files about 1,000 values. */
 #define BC_MAX_TENSORS_PER_FILE 65536
 
+/* Caps of the other readers. Each has a test that an input just over it is
+ * refused (tests/formats). */
+#define BC_ST_MAX_HEADER_BYTES 100000000 /* reference parser's MAX_HEADER_SIZE */
+#define BC_ST_MAX_METADATA_ENTRIES 65536 /* "__metadata__" string pairs */
+#define BC_ZIP_MAX_ENTRIES (4 * BC_MAX_TENSORS_PER_FILE) /* one record per storage */
+#define BC_INDEX_MAX_BYTES 100000000 /* *.index.json file size */
+#define BC_INDEX_MAX_ENTRIES (4 * BC_MAX_TENSORS_PER_FILE) /* weight_map entries */
+#define BC_INDEX_MAX_DEPTH 32 /* nesting of skipped JSON values (e.g. "metadata") */
+
 /* Overflow-checked helpers: return 0 on success, -1 on overflow. */
 static inline int bc_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_add_overflow(a, b, out) ? -1 : 0;
@@ -61,5 +70,12 @@ int bc_safetensors_parse(bc_checkpoint *ck, const uint8_t *buf, uint64_t len,
  * pickled state dict; adds each tensor as a view into buf. */
 int bc_torch_parse(bc_checkpoint *ck, const uint8_t *buf, uint64_t len,
                    const char *file, bc_error *err);
+
+/* checkpoint.c: parses a sharded checkpoint's *.index.json and checks its
+ * weight_map (string values that are plain file names, no name listed twice),
+ * the same code open_dir uses; *n_entries gets the weight_map size. For the
+ * fuzzer and tests. */
+int bc_index_json_validate(const uint8_t *buf, uint64_t len, const char *file,
+                           size_t *n_entries, bc_error *err);
 
 #endif

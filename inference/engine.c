@@ -18,6 +18,7 @@
 #include "demo_model.h"
 #include "model.h"
 #include "model_config.h"
+#include "quant_ckpt.h"
 #include "tokenizer.h"
 
 struct bc_engine {
@@ -46,9 +47,19 @@ static double now_seconds(void) {
  * Loading
  * ======================================================================== */
 
+/* --quant auto: a quantized checkpoint runs in its own format (-4bits: nf4,
+ * 8-bit: int8); anything else as the backend prefers (f32 on the CPU, f16 on
+ * CUDA). */
+static const char *auto_quant(const bc_checkpoint *ck) {
+    int f = ck ? bc_quant_ckpt_format(ck) : 0;
+    return f == BC_QUANT_NF4 ? "nf4" : f == BC_QUANT_INT8 ? "int8" : "auto";
+}
+
 /* Backend choice (auto / cpu / cuda) and weight storage: backend_loader.c. */
-static int open_backend(const bc_load_params *p, bc_backend **be, bc_error *err) {
-    return bc_backend_open(p->backend, p->quant, p->threads, be, NULL, 0, err);
+static int open_backend(const bc_load_params *p, const bc_checkpoint *ck, bc_backend **be,
+                        bc_error *err) {
+    const char *quant = p->quant && strcmp(p->quant, "auto") ? p->quant : auto_quant(ck);
+    return bc_backend_open(p->backend, quant, p->threads, be, NULL, 0, err);
 }
 
 static const char *base_name(const char *path) {
@@ -75,8 +86,6 @@ static int open_sources(bc_engine *e, const char *model, bc_checkpoint **ck, bc_
         return bc_demo_model_build(bc_tokenizer_vocab_size(e->tok), &e->cfg, &e->gen, ck, err);
     }
     if (bc_model_config_load(model, &e->cfg, &e->gen, err)) return -1;
-    if (e->cfg.has_quantization_config)
-        return bc_errorf(err, "%s: 4-bit (-4bits) checkpoints are not supported yet", model);
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.model", model);
     if (bc_tokenizer_load(path, &e->tok, err)) return -1;
@@ -100,11 +109,12 @@ int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
     if (!e) return bc_errorf(err, "out of memory");
     bc_checkpoint *ck = NULL;
     progress_relay relay = {progress, user};
-    int rc = open_backend(p, &e->be, err);
-    if (!rc) rc = open_sources(e, p->model ? p->model : "demo", &ck, err);
+    /* sources first: --quant auto depends on what the checkpoint holds */
+    int rc = open_sources(e, p->model ? p->model : "demo", &ck, err);
+    if (!rc) rc = open_backend(p, ck, &e->be, err);
     /* A GPU needs wide prefill batches to keep its tensor cores busy (the
      * weights stream once per batch); the CPU gains nothing past 64. */
-    bc_model_params mp = {0, !rc && !strcmp(e->be->iface->name(e->be), "cuda") ? 256 : 0};
+    bc_model_params mp = {.max_batch = !rc && !strcmp(e->be->iface->name(e->be), "cuda") ? 256 : 0};
     if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, &mp, relay_progress, &relay, &e->model, err);
     bc_checkpoint_close(ck);   /* the weights now live in the backend */
     if (!rc) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cpu_kernels.h"   /* host-side bf16/f16 -> f32 and the RoPE table */
+#include "quant_ckpt.h"
 
 /* ========================================================================
  * Weights and state
@@ -66,16 +67,32 @@ struct bc_model {
 typedef struct load_state {
     bc_model *m;
     const bc_checkpoint *ck;
-    bc_store store;              /* storage of the big matrices */
+    bc_store store;              /* storage of the five per-layer linears */
+    bc_store dense_store;        /* embed_tokens and lm_head (never quantized) */
     bc_model_progress_fn progress;
     void *user;
     uint64_t done, total;        /* source bytes */
     bc_model_fill_fn fill;       /* synthetic models (ck == NULL) */
     void *fill_user;
+    const bc_tensor *src;        /* the tensor being converted */
+    uint64_t released;           /* bytes of src whose pages were released */
 } load_state;
+
+/* Releases the checkpoint pages of src's bytes [released, upto): they have
+ * been converted. Big tensors (lm_head: 1 GB in 7B bf16) are released while
+ * they convert, so the source is never resident whole beside its copy. */
+static void release_source_prefix(load_state *ls, uint64_t upto) {
+    if (!ls->src || upto <= ls->released) return;
+    bc_tensor part = *ls->src;
+    part.data = (const unsigned char *)ls->src->data + ls->released;
+    part.nbytes = upto - ls->released;
+    bc_checkpoint_release(ls->ck, &part);
+    ls->released = upto;
+}
 
 static void tensor_progress(void *user, uint64_t tensor_done) {
     load_state *ls = user;
+    release_source_prefix(ls, tensor_done);
     if (ls->progress) ls->progress(ls->user, ls->done + tensor_done, ls->total);
 }
 
@@ -120,10 +137,15 @@ static double source_value(const bc_tensor *t, size_t i) {
 }
 
 /* NormHead: 1 / max(||row||_2, 1e-12) per vocab row (F.normalize, dim=1). */
-static float *lm_head_row_scales(const bc_tensor *t, int64_t rows, int64_t cols) {
+static float *lm_head_row_scales(load_state *ls, const bc_tensor *t, int64_t rows,
+                                 int64_t cols) {
     float *scale = malloc((size_t)rows * sizeof(float));
     if (!scale) return NULL;
+    uint64_t row_bytes = (uint64_t)cols * bc_dtype_size(t->dtype);
     for (int64_t r = 0; r < rows; r++) {
+        /* the rows read so far are only needed again for the conversion,
+         * which re-reads them from the page cache */
+        if ((r & 4095) == 0) release_source_prefix(ls, (uint64_t)r * row_bytes);
         double ss = 0.0;
         for (int64_t k = 0; k < cols; k++) {
             double v = source_value(t, (size_t)(r * cols + k));
@@ -154,12 +176,68 @@ static int load_weight(load_state *ls, const char *name, int64_t rows, int64_t c
     if (!t) return bc_error_prefix(err, "tensor %s", name);
     *out = t;
     float *scale = NULL;
-    if (norm_rows && !(scale = lm_head_row_scales(src, rows, cols)))
+    ls->src = src;
+    ls->released = 0;
+    if (norm_rows && !(scale = lm_head_row_scales(ls, src, rows, cols)))
         return bc_errorf(err, "tensor %s: out of memory", name);
+    ls->released = 0;   /* the conversion reads from the start again */
     int rc = be->iface->tensor_load(be, t, src, scale, tensor_progress, ls, err);
+    ls->src = NULL;
     free(scale);
     if (rc) return bc_error_prefix(err, "%s", src->file ? src->file : "checkpoint");
+    /* converted: its checkpoint pages need not stay resident (peak memory
+     * while loading stays near the final size) */
+    bc_checkpoint_release(ls->ck, src);
     ls->done += src->nbytes;
+    return 0;
+}
+
+static bool store_is_quantized(bc_store s) { return s == BC_STORE_INT8 || s == BC_STORE_NF4; }
+
+/* A weight the checkpoint holds quantized, going into another storage
+ * (e.g. a -4bits model run with --quant f32): dequantized to fp32 and
+ * converted like a plain fp32 tensor. */
+static int load_dequantized(load_state *ls, const char *name, bc_quant_tensor *q, bc_btensor *t,
+                            bc_error *err) {
+    bc_backend *be = ls->m->be;
+    int64_t rows = q->format == BC_QUANT_INT8 ? q->int8.rows : q->nf4.rows;
+    int64_t cols = q->format == BC_QUANT_INT8 ? q->int8.cols : q->nf4.cols;
+    float *w = malloc((size_t)rows * (size_t)cols * sizeof(float));
+    if (!w) return bc_errorf(err, "tensor %s: out of memory dequantizing", name);
+    if (q->format == BC_QUANT_INT8) bc_dequantize_int8(&q->int8, w);
+    else bc_dequantize_nf4(&q->nf4, w);
+    bc_tensor src = {.name = name, .dtype = BC_DTYPE_F32, .ndim = 2, .shape = {rows, cols},
+                     .data = w, .nbytes = (uint64_t)rows * (uint64_t)cols * 4u, .file = "memory"};
+    int rc = be->iface->tensor_load(be, t, &src, NULL, NULL, NULL, err);
+    free(w);
+    return rc;
+}
+
+/* One of the five per-layer linears: quantized in the checkpoint (taken as
+ * is when the storage matches, else dequantized) or a plain tensor
+ * (converted, and quantized online for --quant int8 / nf4). */
+static int load_linear(load_state *ls, const char *module, int64_t rows, int64_t cols,
+                       bc_btensor **out, bc_error *err) {
+    bc_backend *be = ls->m->be;
+    char name[160];
+    snprintf(name, sizeof name, "%s.weight", module);
+    bc_quant_tensor q;
+    uint64_t src_bytes;
+    if (!ls->ck) return load_weight(ls, name, rows, cols, false, ls->store, false, out, err);
+    int found = bc_quant_ckpt_read(ls->ck, module, rows, cols, &q, &src_bytes, err);
+    if (found < 0) return -1;
+    if (!found) return load_weight(ls, name, rows, cols, false, ls->store, false, out, err);
+    bc_btensor *t = be->iface->tensor_new(be, rows, cols, ls->store, true, err);
+    if (!t) { bc_quant_tensor_free(&q); return bc_error_prefix(err, "tensor %s", name); }
+    *out = t;
+    bool as_is = (q.format == BC_QUANT_NF4 && ls->store == BC_STORE_NF4) ||
+                 (q.format == BC_QUANT_INT8 && ls->store == BC_STORE_INT8);
+    int rc = as_is ? be->iface->tensor_load_quant(be, t, &q, err)
+                   : load_dequantized(ls, name, &q, t, err);
+    bc_quant_tensor_free(&q);
+    if (rc) return bc_error_prefix(err, "tensor %s", name);
+    ls->done += src_bytes;
+    if (ls->progress) ls->progress(ls->user, ls->done, ls->total);
     return 0;
 }
 
@@ -176,9 +254,12 @@ static uint64_t expected_source_bytes(const bc_checkpoint *ck, const bc_model_co
     }
     for (int l = 0; l < c->num_hidden_layers; l++)
         for (size_t k = 0; k < 7; k++) {
-            snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, per_layer[k]);
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, per_layer[k]);
+            uint64_t quantized = bc_quant_ckpt_source_bytes(ck, name);
+            strncat(name, ".weight", sizeof name - strlen(name) - 1);
             const bc_tensor *t = bc_checkpoint_find(ck, name);
-            if (t) total += t->nbytes;
+            if (quantized) total += quantized;
+            else if (t) total += t->nbytes;
         }
     return total;
 }
@@ -186,23 +267,27 @@ static uint64_t expected_source_bytes(const bc_checkpoint *ck, const bc_model_co
 static int load_all_weights(load_state *ls, bc_error *err) {
     bc_model *m = ls->m;
     int H = m->H, I = m->I, V = m->V;
-    bc_store st = ls->store;
+    bc_store st = ls->dense_store;
     if (load_weight(ls, "model.embed_tokens.weight", V, H, false, st, false, &m->embed, err))
         return -1;
     char name[128];
     for (int l = 0; l < m->n_layers; l++) {
         layer_weights *w = &m->layers[l];
-#define LAYER(suffix, rows, cols, vec, store, field)                                 \
+#define NORM(suffix, field)                                                          \
         snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, suffix);         \
-        if (load_weight(ls, name, rows, cols, vec, store, false, &w->field, err)) return -1;
-        LAYER("input_layernorm", 1, H, true, BC_STORE_F32, attn_norm)
-        LAYER("self_attn.W_pack", 3 * H, H, false, st, w_pack)
-        LAYER("self_attn.o_proj", H, H, false, st, o_proj)
-        LAYER("post_attention_layernorm", 1, H, true, BC_STORE_F32, mlp_norm)
-        LAYER("mlp.gate_proj", I, H, false, st, gate)
-        LAYER("mlp.up_proj", I, H, false, st, up)
-        LAYER("mlp.down_proj", H, I, false, st, down)
-#undef LAYER
+        if (load_weight(ls, name, 1, H, true, BC_STORE_F32, false, &w->field, err)) return -1;
+#define LINEAR(suffix, rows, cols, field)                                            \
+        snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);                \
+        if (load_linear(ls, name, rows, cols, &w->field, err)) return -1;
+        NORM("input_layernorm", attn_norm)
+        LINEAR("self_attn.W_pack", 3 * H, H, w_pack)
+        LINEAR("self_attn.o_proj", H, H, o_proj)
+        NORM("post_attention_layernorm", mlp_norm)
+        LINEAR("mlp.gate_proj", I, H, gate)
+        LINEAR("mlp.up_proj", I, H, up)
+        LINEAR("mlp.down_proj", H, I, down)
+#undef NORM
+#undef LINEAR
     }
     if (load_weight(ls, "model.norm.weight", 1, H, true, BC_STORE_F32, false, &m->final_norm, err))
         return -1;
@@ -294,6 +379,22 @@ static int check_config(const bc_model_config *c, bc_error *err) {
     return 0;
 }
 
+/* Bytes one decode step reads: every linear (codes + scales when quantized),
+ * lm_head, the norms, one embedding row. */
+static uint64_t decode_bytes(bc_model *m) {
+    bc_backend *be = m->be;
+    uint64_t (*bytes)(bc_backend *, const bc_btensor *) = BE(m)->tensor_bytes;
+    uint64_t total = bytes(be, m->lm_head) + bytes(be, m->final_norm) +
+                     bytes(be, m->embed) / (uint64_t)m->V;
+    for (int l = 0; l < m->n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        total += bytes(be, w->attn_norm) + bytes(be, w->w_pack) + bytes(be, w->o_proj) +
+                 bytes(be, w->mlp_norm) + bytes(be, w->gate) + bytes(be, w->up) +
+                 bytes(be, w->down);
+    }
+    return total;
+}
+
 /* Weights from ck, or (ck == NULL) made by fill. */
 static int model_build(const bc_model_config *cfg, const bc_checkpoint *ck, bc_model_fill_fn fill,
                        void *fill_user, bc_backend *be, const bc_model_params *params,
@@ -315,19 +416,23 @@ static int model_build(const bc_model_config *cfg, const bc_checkpoint *ck, bc_m
     m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
     if (!m->layers) { free(m); return bc_errorf(err, "out of memory"); }
 
-    /* The big matrices are stored as the backend was told (--quant). */
-    load_state ls = {m, ck, BE(m)->weight_store(be), progress, user, 0,
-                     ck ? expected_source_bytes(ck, cfg) : 0, fill, fill_user};
+    /* The linears are stored as the backend was told (--quant); embeddings
+     * and lm_head stay 16-bit when the linears are quantized (as upstream
+     * keeps them fp16), unless the caller asks for f32. */
+    bc_store st = BE(m)->weight_store(be);
+    bc_store dense = st;
+    if (store_is_quantized(st))
+        dense = params && params->dense_f32 ? BC_STORE_F32 : BC_STORE_BF16;
+    load_state ls = {.m = m, .ck = ck, .store = st, .dense_store = dense,
+                     .progress = progress, .user = user,
+                     .total = ck ? expected_source_bytes(ck, cfg) : 0,
+                     .fill = fill, .fill_user = fill_user};
     if (load_all_weights(&ls, err) || make_position_tables(m, err) || make_state(m, err) ||
         (BE(m)->status && BE(m)->status(be, err))) {
         bc_model_free(m);
         return -1;
     }
-    size_t es = ls.store == BC_STORE_F32 ? 4 : 2;
-    uint64_t per_layer = (3ull * m->H * m->H + (uint64_t)m->H * m->H + 3ull * m->I * m->H) * es
-                         + 2ull * m->H * 4;
-    m->decode_weight_bytes = per_layer * (uint64_t)m->n_layers + (uint64_t)m->V * m->H * es
-                             + (uint64_t)m->H * es + (uint64_t)m->H * 4;
+    m->decode_weight_bytes = decode_bytes(m);
     *out = m;
     return 0;
 }

@@ -30,11 +30,18 @@ typedef void (*bc_model_progress_fn)(void *user, uint64_t done, uint64_t total);
 typedef struct bc_model_params {
     int ctx;        /* KV cache length in tokens; 0 = cfg->model_max_length */
     int max_batch;  /* tokens per prefill step; 0 = 64 */
+    bool dense_f32; /* quantized linears: keep embed_tokens and lm_head in f32
+                       instead of bf16 (tests comparing against fp32 references) */
 } bc_model_params;
 
 /* Checks every tensor named in baichuan2.md §6.2 against cfg (missing, wrong
  * shape or unsupported dtype is an error naming the tensor; extra keys are
- * ignored) and converts them into backend storage. The model keeps using
+ * ignored) and converts them into backend storage. The five per-layer
+ * linears may be stored quantized in the checkpoint (bitsandbytes layouts,
+ * quant_ckpt.h): taken as they are when the backend's weight store is that
+ * format, else dequantized. With an int8/nf4 store, plain linears are
+ * quantized online as they stream from the checkpoint; each tensor's
+ * checkpoint pages are released once converted. The model keeps using
  * `be` (not owned) but not `ck`: the checkpoint may be closed afterwards. */
 int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backend *be,
                   const bc_model_params *params, bc_model_progress_fn progress,

@@ -8,7 +8,6 @@
 #include "yaml_reader.h"
 
 /* A config.json is ~1 KB; anything past this is not one. */
-#define CONFIG_MAX_BYTES (1u << 20)
 
 /* Generous upper bounds: far above any Baichuan2 shape, low enough that
  * products like hidden*vocab or layers*ctx*hidden stay far from overflow in
@@ -286,7 +285,7 @@ static int parse_file(const char *dir, const char *file, bool optional, bool *pr
     if (probe) fclose(probe);
     char *text;
     size_t len;
-    int rc = bc_yaml_read_file(path, CONFIG_MAX_BYTES, &text, &len, err);
+    int rc = bc_yaml_read_file(path, BC_MODEL_CONFIG_MAX_BYTES, &text, &len, err);
     if (rc == 0) {
         rc = parse(path, text, len, out, err);
         free(text);

@@ -12,6 +12,10 @@
 
 #include "bc_error.h"
 
+/* config.json / generation_config.json larger than this are refused unread
+ * (the real ones are under 1 KB). */
+#define BC_MODEL_CONFIG_MAX_BYTES (1u << 20)
+
 typedef enum bc_position_kind {
     BC_POS_ROPE = 0,   /* 7B-shaped: rotate_half RoPE, theta 10000 */
     BC_POS_ALIBI = 1,  /* 13B-shaped: ALiBi slopes of _get_interleave */

@@ -53,6 +53,25 @@ uint8_t bc_nf4_quantize_value(float x) {
     return x > -0.8480964004993439f ? 1 : 0;
 }
 
+/* The same decision without branches, for the bulk quantizer: the tree
+ * above returns the number of thresholds strictly below x (the thresholds
+ * ascend), which is what this counts; a NaN compares false everywhere and
+ * gives 0 as well. Random weights make the tree's branches unpredictable
+ * (about half of the online-quantization time went to mispredictions);
+ * this form has none and vectorizes. */
+static const float nf4_thresholds[15] = {
+    -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
+    -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f,
+    0.03979014977812767f, 0.1202552504837513f, 0.2035212516784668f, 0.2920137718319893f,
+    0.3893125355243683f, 0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f,
+};
+
+static inline uint8_t nf4_code_branchless(float x) {
+    int c = 0;
+    for (int i = 0; i < 15; i++) c += x > nf4_thresholds[i];
+    return (uint8_t)c;
+}
+
 /* torch.linspace(0.1, 1, n) in float32 as torch 1.13's CPU kernel computes it
  * (AVX2 build, 8-wide vectors): step = (end - start) / (n - 1) in fp32; a
  * chunk base is start + step*idx (or end - step*(n-1-idx) past the half),
@@ -331,7 +350,7 @@ static float nf4_quantize_block(const float *v, int count, uint8_t *packed) {
     for (int j = 0; j < count; j += 2) {
         float a = ftz(ftz(v[j]) * inv);
         float b = ftz((j + 1 < count ? ftz(v[j + 1]) : 0.0f) * inv);
-        packed[j / 2] = (uint8_t)(bc_nf4_quantize_value(a) << 4 | bc_nf4_quantize_value(b));
+        packed[j / 2] = (uint8_t)(nf4_code_branchless(a) << 4 | nf4_code_branchless(b));
     }
     return absmax;
 }
@@ -373,21 +392,31 @@ static int quantize_nf4_source(const quant_source *s, int64_t rows, int double_q
     int64_t nb2 = ceil_div(nblocks, BC_NF4_BLOCK2);
     size_t packed_bytes = align64((size_t)((n + 1) / 2));
     size_t absmax_bytes = align64((size_t)nblocks * sizeof(float));
-    size_t total = packed_bytes + absmax_bytes;
-    if (double_quant) total += align64((size_t)nblocks) + (size_t)nb2 * sizeof(float);
+    /* With double quantization the fp32 block absmax is only an intermediate
+     * (1/8 of the packed size): it gets its own buffer, freed at the end, so
+     * the kept allocation is packed | qabsmax | absmax2. */
+    size_t total = packed_bytes + (double_quant ? align64((size_t)nblocks) +
+                                                  (size_t)nb2 * sizeof(float)
+                                                : absmax_bytes);
     char *mem = malloc(total);
-    if (!mem) return bc_errorf(err, "tensor %s: out of memory quantizing to nf4", s->name);
+    float *tmp_absmax = double_quant ? malloc(absmax_bytes) : NULL;
+    if (!mem || (double_quant && !tmp_absmax)) {
+        free(mem);
+        free(tmp_absmax);
+        return bc_errorf(err, "tensor %s: out of memory quantizing to nf4", s->name);
+    }
     out->rows = rows;
     out->cols = cols;
     out->nblocks = nblocks;
     out->storage = mem;
     out->packed = (uint8_t *)mem;
-    out->absmax = (float *)(mem + packed_bytes);
+    out->absmax = double_quant ? tmp_absmax : (float *)(mem + packed_bytes);
     for (int64_t b = 0; b < nblocks; b++) {
         float v[BC_NF4_BLOCK];
         int64_t e0 = b * BC_NF4_BLOCK;
         int count = (int)(n - e0 < BC_NF4_BLOCK ? n - e0 : BC_NF4_BLOCK);
         if (read_elements(s, e0, count, v, err)) {
+            free(tmp_absmax);
             bc_quant_nf4_free(out);
             return -1;
         }
@@ -395,10 +424,11 @@ static int quantize_nf4_source(const quant_source *s, int64_t rows, int double_q
     }
     if (double_quant) {
         out->double_quant = 1;
-        out->qabsmax = (uint8_t *)(mem + packed_bytes + absmax_bytes);
-        out->absmax2 = (float *)(mem + packed_bytes + absmax_bytes + align64((size_t)nblocks));
-        nf4_double_quant(out, out->absmax);
-        out->absmax = NULL; /* the fp32 values were only a step; memory stays in storage */
+        out->qabsmax = (uint8_t *)(mem + packed_bytes);
+        out->absmax2 = (float *)(mem + packed_bytes + align64((size_t)nblocks));
+        nf4_double_quant(out, tmp_absmax);
+        out->absmax = NULL;
+        free(tmp_absmax);
     }
     return 0;
 }

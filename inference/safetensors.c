@@ -15,8 +15,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#define ST_MAX_HEADER 100000000ull /* reference parser's MAX_HEADER_SIZE */
-
 typedef struct st_entry {
     char *name;
     size_t name_len;
@@ -208,8 +206,11 @@ static int parse_metadata(st_parse *sp) {
         }
         int ok = is_string(&ev);
         yaml_event_delete(&ev);
-        if (!ok || n >= 2 * (size_t)BC_MAX_TENSORS_PER_FILE)
+        if (!ok)
             return bc_errorf(sp->err, "%s: __metadata__ must map strings to strings", sp->file);
+        if (n >= 2 * (size_t)BC_ST_MAX_METADATA_ENTRIES) /* n counts keys and values */
+            return bc_errorf(sp->err, "%s: __metadata__ has more than %d entries", sp->file,
+                             BC_ST_MAX_METADATA_ENTRIES);
     }
 }
 
@@ -351,9 +352,9 @@ int bc_safetensors_parse(bc_checkpoint *ck, const uint8_t *buf, uint64_t len, co
                                   file, (unsigned long long)len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
-    if (hlen > ST_MAX_HEADER)
-        return bc_errorf(err, "%s: header length %llu exceeds the 100 MB limit", file,
-                         (unsigned long long)hlen);
+    if (hlen > BC_ST_MAX_HEADER_BYTES)
+        return bc_errorf(err, "%s: header length %llu exceeds the 100 MB limit (%d bytes)",
+                         file, (unsigned long long)hlen, BC_ST_MAX_HEADER_BYTES);
     if (hlen > len - 8)
         return bc_errorf(err, "%s: header length %llu is larger than the file (%llu bytes)",
                          file, (unsigned long long)hlen, (unsigned long long)len);

@@ -98,9 +98,12 @@ static int read_eocd(zip *z, uint64_t *count, uint64_t *cd_off, uint64_t *cd_siz
                                  "outside the file", z->file, (unsigned long long)*cd_off,
                          (unsigned long long)*cd_size);
     /* each entry takes at least 46 bytes: caps the count before allocating */
-    if (*count > *cd_size / 46 || *count > 4 * (uint64_t)BC_MAX_TENSORS_PER_FILE)
+    if (*count > *cd_size / 46)
         return bc_errorf(z->err, "%s: zip: implausible entry count %llu", z->file,
                          (unsigned long long)*count);
+    if (*count > BC_ZIP_MAX_ENTRIES)
+        return bc_errorf(z->err, "%s: zip: %llu entries, more than the %d allowed", z->file,
+                         (unsigned long long)*count, BC_ZIP_MAX_ENTRIES);
     return 0;
 }
 

@@ -14,12 +14,12 @@
 
 #include "checkpoint_internal.h"
 
-#define PK_MAX_STACK (1u << 20)
-#define PK_MAX_MARKS 4096u
-#define PK_MAX_MEMO (1u << 20)
-#define PK_MAX_VALUES (1u << 20) /* ~64 MB of values at most; a 13B -4bits pickle needs ~10^4 */
-#define PK_MAX_FLATTEN_DEPTH 8
-#define PK_MAX_NAME 1024
+#define PK_MAX_STACK BC_PICKLE_MAX_STACK
+#define PK_MAX_MARKS BC_PICKLE_MAX_MARKS
+#define PK_MAX_MEMO BC_PICKLE_MAX_MEMO
+#define PK_MAX_VALUES BC_PICKLE_MAX_OBJECTS
+#define PK_MAX_FLATTEN_DEPTH BC_PICKLE_MAX_DEPTH
+#define PK_MAX_NAME BC_PICKLE_MAX_NAME
 
 typedef enum pk_kind {
     PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_TUPLE, PK_LIST, PK_DICT,
@@ -82,6 +82,7 @@ typedef struct pk {
     size_t nmarks, capmarks;
     pk_value **memo;
     size_t capmemo, nmemo; /* nmemo: slots set, the index MEMOIZE uses next */
+    size_t nflattened;     /* values visited by add_value, capped */
     pk_value none_value;
 } pk;
 
@@ -188,6 +189,12 @@ static int valid_utf8(const uint8_t *s, size_t n) {
 }
 
 static int push_str(pk *k, uint64_t n) {
+    if (n > BC_PICKLE_MAX_STRING) {
+        char d[96];
+        snprintf(d, sizeof d, "string of %llu bytes is longer than the %u allowed",
+                 (unsigned long long)n, BC_PICKLE_MAX_STRING);
+        return fail(k, "%s", d);
+    }
     if (need(k, n)) return -1;
     if (!valid_utf8(k->p + k->pos, (size_t)n)) return fail(k, "%s", "string is not UTF-8");
     pk_value *v = new_value(k, PK_STR);
@@ -573,6 +580,9 @@ static int add_value(pk *k, bc_checkpoint *ck, char *name, size_t n, const pk_va
                      int depth) {
     if (depth > PK_MAX_FLATTEN_DEPTH)
         return bc_errorf(k->err, "%s: value %s: nested too deeply", k->file, name);
+    if (++k->nflattened > BC_PICKLE_MAX_FLATTENED)
+        return bc_errorf(k->err, "%s: data.pkl: the state dict holds more than %u values "
+                                 "(shared references?)", k->file, BC_PICKLE_MAX_FLATTENED);
     int64_t shape[1];
     char tmp[32];
     switch (v->kind) {

@@ -13,6 +13,20 @@
 
 #include "checkpoint.h"
 
+/* Hard caps (formats-and-safety §1c); an input just over each is refused with
+ * its own message (tests/formats). Memory at the caps stays in the tens of MB. */
+#define BC_PICKLE_MAX_STACK (1u << 20)   /* values on the VM stack */
+#define BC_PICKLE_MAX_MARKS 4096u        /* open MARKs */
+#define BC_PICKLE_MAX_MEMO (1u << 20)    /* memo index bound (BINPUT/LONG_BINPUT) */
+#define BC_PICKLE_MAX_OBJECTS (1u << 20) /* values created (~64 MB); a 13B -4bits
+                                            pickle needs ~10^4 */
+#define BC_PICKLE_MAX_STRING (1u << 20)  /* bytes in one string; keys are short */
+#define BC_PICKLE_MAX_DEPTH 8            /* nesting of non-tensor values flattened */
+#define BC_PICKLE_MAX_FLATTENED 65536u   /* values visited while flattening: the memo
+                                            lets a 1 KB pickle share a list 60 ways at
+                                            every level, 60^8 values without this */
+#define BC_PICKLE_MAX_NAME 1024          /* flattened name "key.0.sub", with its NUL */
+
 /* Finds the archive record data/<key>; returns 0 and its bytes, or -1 with a
  * message. */
 typedef int (*bc_pickle_record_fn)(void *ctx, const char *key, size_t key_len,

@@ -8,10 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Config files are a few KB; deeper nesting than this is not a config but an
- * attempt to exhaust the stack of libyaml's recursive composer. */
-#define BC_YAML_MAX_DEPTH 64
-
 int bc_yaml_read_file(const char *path, size_t max_bytes, char **text, size_t *len,
                       bc_error *err) {
     *text = NULL;

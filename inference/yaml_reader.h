@@ -20,6 +20,11 @@
 
 #include "bc_error.h"
 
+/* Config files are a few KB; deeper nesting than this is not a config but an
+ * attempt to exhaust the stack of libyaml's recursive composer. Counts every
+ * mapping and sequence, the root included. */
+#define BC_YAML_MAX_DEPTH 64
+
 typedef struct bc_yaml {
     yaml_document_t doc;
     const char *name;  /* file name used in messages (borrowed) */

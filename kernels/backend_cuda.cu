@@ -263,6 +263,20 @@ static void cuda_free(bc_backend *be) {
     free(be);
 }
 
+/* Quantized weights (int8/nf4) are a CPU-backend format for now: the fused
+ * dequant-GEMV kernels for CUDA are still to come. */
+static int cuda_tensor_load_quant(bc_backend *be, bc_btensor *t, bc_quant_tensor *q,
+                                  bc_error *err) {
+    (void)be; (void)t; (void)q;
+    return bc_errorf(err, "quantized (int8/nf4) weights are not supported by the cuda backend "
+                          "yet: use --backend cpu, or --quant f16/bf16");
+}
+
+static uint64_t cuda_tensor_bytes(bc_backend *be, const bc_btensor *t) {
+    (void)be;
+    return t->bytes;
+}
+
 static const bc_backend_iface cuda_iface = {
     .name = cuda_name,
     .free = cuda_free,
@@ -271,6 +285,8 @@ static const bc_backend_iface cuda_iface = {
     .tensor_new = cuda_tensor_new,
     .tensor_free = cuda_tensor_free,
     .tensor_load = cuda_tensor_load,
+    .tensor_load_quant = cuda_tensor_load_quant,
+    .tensor_bytes = cuda_tensor_bytes,
     .tensor_set = cuda_tensor_set,
     .tensor_get = cuda_tensor_get,
     .embed = cuda_embed,

@@ -335,7 +335,7 @@ static void test_model(pair *p, const char *fixture) {
         return;
     }
     bc_model *mr = NULL, *md = NULL;
-    bc_model_params small_batch = {0, 4};   /* the device model prefills 4 tokens at a time */
+    bc_model_params small_batch = {.max_batch = 4};   /* the device model prefills 4 tokens at a time */
     if (bc_model_load(&cfg, ck, p->ref, NULL, NULL, NULL, &mr, &err) ||
         bc_model_load(&cfg, ck, p->dev, &small_batch, NULL, NULL, &md, &err)) {
         CHECK(0, "%s: load: %s", fixture, err.msg);

@@ -65,8 +65,8 @@ int main(void) {
     CHECK(rc == 1 && strstr(out, "f16") && strstr(out, "cuda"),
           "--backend cpu --quant f16 is refused: %s", out);
 
-    rc = open_in_child("/nonexistent/bc_cuda.so", "cpu", "int8", out, sizeof out);
-    CHECK(rc == 1 && strstr(out, "int8"), "an unknown storage is named: %s", out);
+    rc = open_in_child("/nonexistent/bc_cuda.so", "cpu", "q3", out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "q3"), "an unknown storage is named: %s", out);
 
     rc = open_in_child("/nonexistent/bc_cuda.so", "gpu", "auto", out, sizeof out);
     CHECK(rc == 1 && strstr(out, "'gpu'"), "an unknown backend is named: %s", out);

@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     bc_backend *be = NULL;
     bc_model *m = NULL;
     fill_state fs = {1};
-    bc_model_params mp = {LONG_CTX, 256};
+    bc_model_params mp = {.ctx = LONG_CTX, .max_batch = 256};
     double t0 = now();
     if (bc_backend_cuda_new(&bp, &be, &err) ||
         bc_model_new_synthetic(&cfg, be, &mp, fill, &fs, &m, &err)) {

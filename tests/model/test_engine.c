@@ -128,8 +128,8 @@ static void test_demo(void) {
     bc_engine_chat(e, m, 2, &s, collect, &b, NULL, &err);
     CHECK(a.len > 0 && a.len == b.len && !memcmp(a.buf, b.buf, a.len), "same seed, same reply");
     bc_engine_free(e);
-    bc_load_params bad = {"demo", "auto", "nf4", 1};
-    CHECK(bc_engine_load(&bad, NULL, NULL, &e, &err) != 0 && strstr(err.msg, "nf4"),
+    bc_load_params bad = {"demo", "auto", "f16", 1};
+    CHECK(bc_engine_load(&bad, NULL, NULL, &e, &err) != 0 && strstr(err.msg, "f16"),
           "unsupported --quant is a clear error: %s", err.msg);
 }
 

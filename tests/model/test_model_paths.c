@@ -16,7 +16,7 @@ static bc_model *load(bc_checkpoint *ck, const bc_model_config *cfg, bc_store st
                       int max_batch, bc_backend **be, bc_error *err) {
     bc_backend_params bp = {1, store};
     if (bc_backend_cpu_new(&bp, be, err)) return NULL;
-    bc_model_params mp = {64, max_batch};
+    bc_model_params mp = {.ctx = 64, .max_batch = max_batch};
     bc_model *m = NULL;
     if (bc_model_load(cfg, ck, *be, &mp, NULL, NULL, &m, err)) { (*be)->iface->free(*be); return NULL; }
     return m;
