@@ -147,6 +147,7 @@ void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *
     snprintf(t->quant, sizeof t->quant, "%s", quant);
     t->load_id = bc_worker_load(t->worker, model, backend, quant, t->threads);
     t->load_fraction = 0;
+    t->load_failed = false;
     bc_tui_status(t, false, "loading %s…", model);
 }
 
@@ -249,14 +250,12 @@ static void handle_event(bc_tui *t, bc_event *ev) {
         t->have_model = true;
         if (ev->request_id == t->load_id) {
             t->load_id = 0;
-            if (strcmp(ev->info.model_name, t->model) && !t->message_is_error)
-                bc_tui_status(t, false, "loaded %s", ev->info.model_name);
+            if (t->load_failed)
+                bc_tui_info(t, BC_MSG_INFO, "Still using %s (%s, %s).", ev->info.model_name,
+                            ev->info.backend, ev->info.quant);
             else if (!t->message_is_error)
                 bc_tui_status(t, false, "loaded %s (%s, %s)", ev->info.model_name, ev->info.backend,
                               ev->info.quant);
-            else
-                bc_tui_info(t, BC_MSG_INFO, "Still using %s (%s, %s).", ev->info.model_name,
-                            ev->info.backend, ev->info.quant);
         }
         break;
     case BC_EV_UNLOADED:
@@ -279,6 +278,7 @@ static void handle_event(bc_tui *t, bc_event *ev) {
             bc_tui_info(t, BC_MSG_ERROR, "Error: %s", ev->message);
             bc_tui_status(t, true, "%s", ev->message);
         } else if (ev->request_kind == BC_REQ_LOAD) {
+            if (ev->request_id == t->load_id) t->load_failed = true;
             bc_tui_info(t, BC_MSG_ERROR, "Cannot load: %s", ev->message);
             bc_tui_status(t, true, "%s", ev->message);
         }

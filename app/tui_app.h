@@ -31,6 +31,7 @@ typedef struct bc_tui {
     bool have_model;
     uint64_t load_id;                             /* running load, 0 = none */
     double load_fraction;
+    bool load_failed;                             /* the running load reported an error */
 
     /* The running reply. */
     uint64_t gen_id;                              /* 0 = idle */
