@@ -1,9 +1,104 @@
+/* `baichuan-chat perplexity -m MODEL -f FILE [--ctx N]`: tokens = the file
+ * encoded without BOS, cut into consecutive windows of N tokens (default
+ * model_max_length; a last window shorter than 2 tokens is dropped). In each
+ * window every token after the first is scored given the window's earlier
+ * tokens; perplexity = exp(mean negative log-likelihood). Progress on stderr,
+ * the result as the last stdout line. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "engine_setup.h"
+#include "model.h"
 #include "modes.h"
+#include "tokenizer.h"
+
+enum { ROWS_PER_STEP = 32 };   /* logits rows fetched per forward call */
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *s = malloc(cap);
+    while (s && (got = fread(s + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *t = realloc(s, cap *= 2);
+            if (!t) { free(s); s = NULL; }
+            else s = t;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(s); return NULL; }
+    *len = n;
+    return s;
+}
+
+/* -log softmax(row)[target], in double. */
+static double nll(const float *row, int V, int target) {
+    double mx = row[0];
+    for (int i = 1; i < V; i++) if (row[i] > mx) mx = row[i];
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) sum += exp((double)row[i] - mx);
+    return mx + log(sum) - (double)row[target];
+}
 
 int bc_mode_perplexity(const bc_options *o) {
-    (void)o;
-    fprintf(stderr, "baichuan-chat: 'perplexity' is not built yet\n");
-    return 1;
+    size_t len = 0;
+    char *text = read_file(o->file, &len);
+    if (!text) { fprintf(stderr, "baichuan-chat: %s: cannot read\n", o->file); return 1; }
+    bc_engine *e;
+    double load_s;
+    if (bc_app_load_engine(o, &e, &load_s)) { free(text); return 1; }
+    bc_error err = {{0}};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = bc_tokenizer_encode(bc_engine_tokenizer(e), text, len, &ids, &n, &err);
+    free(text);
+    bc_engine_info info;
+    bc_engine_get_info(e, &info);
+    int ctx = o->ctx > 0 ? o->ctx : info.context_max;
+    if (!rc && ctx > info.context_max)
+        rc = bc_errorf(&err, "--ctx %d is larger than the model's context (%d)", ctx, info.context_max);
+    bc_model *m = bc_engine_model(e);
+    int V = bc_model_vocab(m);
+    float *logits = malloc((size_t)ROWS_PER_STEP * (size_t)V * sizeof(float));
+    if (!rc && !logits) rc = bc_errorf(&err, "out of memory");
+    double total = 0.0;
+    long scored = 0;
+    size_t n_windows = (n + (size_t)ctx - 1) / (size_t)ctx;
+    fprintf(stderr, "perplexity: %zu tokens, %zu windows of %d\n", n, n_windows, ctx);
+    double t0 = bc_app_now();
+    for (size_t w = 0; !rc && w < n_windows; w++) {
+        const int32_t *win = ids + w * (size_t)ctx;
+        int wl = (int)((n - w * (size_t)ctx) < (size_t)ctx ? n - w * (size_t)ctx : (size_t)ctx);
+        if (wl < 2) break;
+        /* rows 0..wl-2 predict tokens 1..wl-1; the last token needs no logits */
+        for (int pos = 0; pos < wl - 1 && !rc; pos += ROWS_PER_STEP) {
+            int b = wl - 1 - pos < ROWS_PER_STEP ? wl - 1 - pos : ROWS_PER_STEP;
+            rc = bc_model_forward(m, win + pos, b, pos, true, logits, &err);
+            for (int i = 0; i < b && !rc; i++) {
+                total += nll(logits + (size_t)i * V, V, win[pos + i + 1]);
+                scored++;
+            }
+        }
+        fprintf(stderr, "\rwindow %zu/%zu: perplexity so far %.4f", w + 1, n_windows,
+                scored ? exp(total / scored) : 0.0);
+    }
+    fprintf(stderr, "\n");
+    if (!rc && scored == 0) rc = bc_errorf(&err, "%s: fewer than 2 tokens to score", o->file);
+    if (!rc) {
+        double secs = bc_app_now() - t0;
+        fprintf(stderr, "scored %ld tokens in %.2f s (%.1f tok/s)\n", scored, secs,
+                secs > 0 ? scored / secs : 0.0);
+        printf("perplexity: %.10g\n", exp(total / scored));
+    } else {
+        fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+    }
+    free(logits);
+    free(ids);
+    bc_engine_free(e);
+    return rc ? 1 : 0;
 }

@@ -1,9 +1,106 @@
+/* baichuan-chat tokenize -m DIR [--pieces] [-f FILE | TEXT]: the SentencePiece
+ * ids (or pieces) of a text on one line, no BOS. TEXT words are joined with
+ * single spaces; a file is taken byte for byte (newlines included); with
+ * neither, standard input is read. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "modes.h"
+#include "tokenizer_open.h"
+
+static char *read_all(FILE *f, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *p = malloc(cap);
+    while (p) {
+        size_t got = fread(p + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+        if (n == cap) {
+            char *np = realloc(p, cap *= 2);
+            if (!np) {
+                free(p);
+                return NULL;
+            }
+            p = np;
+        }
+    }
+    if (p && ferror(f)) {
+        free(p);
+        return NULL;
+    }
+    *len = n;
+    return p;
+}
+
+static char *join_words(const bc_options *o, size_t *len) {
+    size_t n = 0;
+    for (int i = 0; i < o->positional_count; i++) n += strlen(o->positional[i]) + 1;
+    char *p = malloc(n + 1), *w = p;
+    if (!p) return NULL;
+    for (int i = 0; i < o->positional_count; i++) {
+        if (i) *w++ = ' ';
+        size_t k = strlen(o->positional[i]);
+        memcpy(w, o->positional[i], k);
+        w += k;
+    }
+    *w = '\0';
+    *len = (size_t)(w - p);
+    return p;
+}
+
+/* Pieces are printed with control bytes and '\' escaped so that the output
+ * stays one line ("\n" is the newline piece). */
+static void print_piece(const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c == '\\') fputs("\\\\", stdout);
+        else if (c < 0x20 || c == 0x7F) printf("\\x%02x", c);
+        else putchar(c);
+    }
+}
 
 int bc_mode_tokenize(const bc_options *o) {
-    (void)o;
-    fprintf(stderr, "baichuan-chat: 'tokenize' is not built yet\n");
-    return 1;
+    bc_error err = {{0}};
+    bc_tokenizer *t = NULL;
+    if (bc_tokenizer_open_model(o->model, &t, &err)) {
+        fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+        return 1;
+    }
+    size_t len = 0;
+    char *text = NULL;
+    if (o->file) {
+        FILE *f = strcmp(o->file, "-") == 0 ? stdin : fopen(o->file, "rb");
+        if (f) {
+            text = read_all(f, &len);
+            if (f != stdin) fclose(f);
+        }
+        if (!text) {
+            fprintf(stderr, "baichuan-chat: %s: cannot read\n", o->file);
+            bc_tokenizer_free(t);
+            return 1;
+        }
+    } else {
+        text = o->positional_count ? join_words(o, &len) : read_all(stdin, &len);
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = text ? bc_tokenizer_encode(t, text, len, &ids, &n, &err) : bc_errorf(&err, "out of memory");
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (i) putchar(' ');
+            if (o->pieces) print_piece(bc_tokenizer_piece(t, ids[i]));
+            else printf("%d", ids[i]);
+        }
+        putchar('\n');
+        if (fflush(stdout) != 0) rc = bc_errorf(&err, "writing the output failed");
+    }
+    if (rc) fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+    free(ids);
+    free(text);
+    bc_tokenizer_free(t);
+    return rc ? 1 : 0;
 }

@@ -51,6 +51,10 @@ int64_t bc_tensor_numel(const bc_tensor *t);
  * pytorch_model.bin.index.json. Every file is mmapped and validated. */
 int bc_checkpoint_open_dir(const char *dir, bc_checkpoint **out, bc_error *err);
 
+/* Opens one weight file: a .safetensors file or a torch.save zip (.bin), told
+ * apart by their first bytes. For tools and tests; models use open_dir. */
+int bc_checkpoint_open_file(const char *path, bc_checkpoint **out, bc_error *err);
+
 /* An empty in-memory index; tensors are added with bc_checkpoint_add_copy. */
 bc_checkpoint *bc_checkpoint_new_memory(void);
 /* Copies `data` (nbytes) into memory owned by the index. */

@@ -81,6 +81,21 @@ int bc_engine_complete(bc_engine *e, const char *text, const bc_sampling *s,
 
 void bc_engine_get_info(const bc_engine *e, bc_engine_info *info);
 
+/* The engine's tokenizer (for perplexity, bench, tokenize). */
+struct bc_tokenizer;
+const struct bc_tokenizer *bc_engine_tokenizer(const bc_engine *e);
+
+/* The model's generation_config.json (Baichuan2-Chat defaults when absent):
+ * the defaults of `run` before command-line options. */
+struct bc_generation_config;
+const struct bc_generation_config *bc_engine_generation_config(const bc_engine *e);
+
+/* The model itself, for tools that run token ids directly (perplexity,
+ * bench, tests). Calling this forgets the conversation's KV cache, since the
+ * caller is about to overwrite it. */
+struct bc_model;
+struct bc_model *bc_engine_model(bc_engine *e);
+
 /* Forgets the KV cache (a new conversation). */
 void bc_engine_reset(bc_engine *e);
 

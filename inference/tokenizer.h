@@ -42,12 +42,18 @@ int bc_tokenizer_decode(const bc_tokenizer *t, const int32_t *ids, size_t n,
 typedef struct bc_detok_stream bc_detok_stream;
 
 bc_detok_stream *bc_detok_stream_new(const bc_tokenizer *t);
-/* Appends the newly complete text of `id` to out (at most cap bytes; cap >= 64
- * always suffices for one id's text plus held-back bytes). Returns bytes written. */
+/* Writes the newly complete text of `id` to out (at most cap bytes, not
+ * NUL-terminated) and returns the bytes written. With cap >=
+ * bc_detok_stream_max_push(t) everything decided so far comes out at once
+ * (Baichuan2: 105 bytes; one piece alone can be 96). A smaller cap is safe:
+ * what does not fit is kept, cut at a character start, and comes out first on
+ * the next push or flush. Out-of-range ids produce nothing. */
 size_t bc_detok_stream_push(bc_detok_stream *s, int32_t id, char *out, size_t cap);
 /* End of stream: held-back bytes become U+FFFD. Returns bytes written. */
 size_t bc_detok_stream_flush(bc_detok_stream *s, char *out, size_t cap);
 void bc_detok_stream_reset(bc_detok_stream *s);
+/* The most bytes one push (or flush) can produce with nothing kept over. */
+size_t bc_detok_stream_max_push(const bc_tokenizer *t);
 void bc_detok_stream_free(bc_detok_stream *s);
 
 #endif

@@ -1,0 +1,69 @@
+/* Internal to the CPU kernels: one table of inner loops per SIMD level.
+ * cpu_kernels.c picks a table at run time; cpu_kernels_generic.c and
+ * cpu_kernels_x86.c fill them in. Not for use outside cpu_kernels*.c. */
+#ifndef BC_CPU_KERNELS_IMPL_H
+#define BC_CPU_KERNELS_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bc_kernel_table {
+    /* y[r] = dot(W[r, :], x) for r in [r0, r1); W has `cols` columns. */
+    void (*matvec_f32)(const float *W, const float *x, float *y, int r0, int r1, int cols);
+    void (*matvec_bf16)(const uint16_t *W, const float *x, float *y, int r0, int r1,
+                        int cols);
+    /* Y[t, r] (=, or += when accumulate) sum over k in [k0, k1) of
+     * X[t, k] * W[r, k], for t in [0, T), r in [r0, r1). X and W rows are
+     * `ld` floats (or bf16s) apart, Y rows `ldy` floats apart. */
+    void (*gemm_f32)(const float *X, const float *W, float *Y, int T, int r0, int r1,
+                     int k0, int k1, int ld, int ldy, int accumulate);
+    void (*gemm_bf16)(const float *X, const uint16_t *W, float *Y, int T, int r0, int r1,
+                      int k0, int k1, int ld, int ldy, int accumulate);
+    float (*dot)(const float *a, const float *b, int n);
+    void (*bf16_to_f32)(const uint16_t *src, float *dst, size_t n);
+    void (*f16_to_f32)(const uint16_t *src, float *dst, size_t n);
+    void (*f32_to_bf16)(const float *src, uint16_t *dst, size_t n);
+} bc_kernel_table;
+
+extern const bc_kernel_table bc_kernels_generic;
+#if defined(__x86_64__)
+#define BC_HAVE_X86_KERNELS 1
+extern const bc_kernel_table bc_kernels_avx2;
+extern const bc_kernel_table bc_kernels_avx512;
+#endif
+
+/* Scalar conversions, shared by every level (branch-free so that loops over
+ * them auto-vectorize under each target). */
+static inline float bc_bits_to_f32(uint32_t u) {
+    float f;
+    __builtin_memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline uint32_t bc_f32_to_bits(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, sizeof u);
+    return u;
+}
+static inline float bc_bf16_bits_to_f32(uint16_t h) {
+    return bc_bits_to_f32((uint32_t)h << 16);
+}
+/* Exponent and mantissa shifted into place and scaled by 2^112 handle normal
+ * and subnormal halves exactly in one multiply; inf/NaN get the f32 all-ones
+ * exponent with the mantissa (NaN payload) shifted like numpy does. */
+static inline float bc_f16_bits_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t em = h & 0x7fffu;
+    float mag = bc_bits_to_f32(em << 13) * 0x1p112f;
+    uint32_t bits = em >= 0x7c00u ? ((em << 13) | 0x7f800000u) : bc_f32_to_bits(mag);
+    return bc_bits_to_f32(bits | sign);
+}
+/* Round to nearest even by adding 0x7fff plus the lowest kept bit; NaNs are
+ * truncated with the quiet bit forced so they cannot round into inf. */
+static inline uint16_t bc_f32_to_bf16_bits(float f) {
+    uint32_t u = bc_f32_to_bits(f);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t nan = (u >> 16) | 0x0040u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
+
+#endif

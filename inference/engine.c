@@ -1,0 +1,272 @@
+/* bc_engine: tokenizer + backend + model + the conversation's KV cache.
+ *
+ * The cache holds the K/V rows of `cache_ids`. A new prompt (chat or raw) is
+ * compared with those ids; only the part after the longest common prefix is
+ * prefilled. Generated ids are appended as they are fed to the model, so the
+ * next turn usually re-uses everything up to the end of the previous reply. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "chat_template.h"
+#include "checkpoint.h"
+#include "demo_model.h"
+#include "model.h"
+#include "model_config.h"
+#include "tokenizer.h"
+
+struct bc_engine {
+    bc_model_config cfg;
+    bc_generation_config gen;
+    bc_tokenizer *tok;
+    bc_backend *be;
+    bc_model *model;
+    bool is_demo;
+    char name[256];
+    int ctx;                 /* KV cache positions */
+    int32_t *cache_ids;      /* [ctx]: ids whose K/V are in the cache */
+    int n_cache;
+    int32_t *history;        /* [ctx + 1]: prompt + generated ids (repetition penalty) */
+    float *logits;           /* [vocab] */
+    bc_detok_stream *detok;
+};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ========================================================================
+ * Loading
+ * ======================================================================== */
+
+static int open_backend(const bc_load_params *p, bc_backend **be, bc_error *err) {
+    const char *backend = p->backend ? p->backend : "auto";
+    if (strcmp(backend, "auto") && strcmp(backend, "cpu"))
+        return bc_errorf(err, "backend '%s' is not available in this build (use cpu)", backend);
+    const char *quant = p->quant && strcmp(p->quant, "auto") ? p->quant : "f32";
+    bc_backend_params bp = {p->threads, BC_STORE_F32};
+    if (bc_store_parse(quant, &bp.store))
+        return bc_errorf(err, "--quant %s is not supported by the cpu backend (use f32 or bf16)",
+                         quant);
+    return bc_backend_cpu_new(&bp, be, err);
+}
+
+static const char *base_name(const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && path[b - 1] != '/') b--;
+    static char buf[256];
+    size_t len = n - b < sizeof buf - 1 ? n - b : sizeof buf - 1;
+    memcpy(buf, path + b, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Tokenizer, config and checkpoint of a directory, or of the demo. */
+static int open_sources(bc_engine *e, const char *model, bc_checkpoint **ck, bc_error *err) {
+    if (!strcmp(model, "demo")) {
+        size_t len;
+        const unsigned char *data = bc_demo_tokenizer_data(&len);
+        if (!data) return bc_errorf(err, "demo: this build has no embedded demo tokenizer");
+        if (bc_tokenizer_load_memory(data, len, "demo tokenizer", &e->tok, err)) return -1;
+        e->is_demo = true;
+        snprintf(e->name, sizeof e->name, "demo");
+        return bc_demo_model_build(bc_tokenizer_vocab_size(e->tok), &e->cfg, &e->gen, ck, err);
+    }
+    if (bc_model_config_load(model, &e->cfg, &e->gen, err)) return -1;
+    if (e->cfg.has_quantization_config)
+        return bc_errorf(err, "%s: 4-bit (-4bits) checkpoints are not supported yet", model);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.model", model);
+    if (bc_tokenizer_load(path, &e->tok, err)) return -1;
+    if (bc_tokenizer_vocab_size(e->tok) > e->cfg.vocab_size)
+        return bc_errorf(err, "%s: the tokenizer has %d pieces but config.json's vocab_size is %d",
+                         path, bc_tokenizer_vocab_size(e->tok), e->cfg.vocab_size);
+    snprintf(e->name, sizeof e->name, "%s", base_name(model));
+    return bc_checkpoint_open_dir(model, ck, err);
+}
+
+typedef struct progress_relay { bc_progress_fn fn; void *user; } progress_relay;
+
+static void relay_progress(void *user, uint64_t done, uint64_t total) {
+    progress_relay *r = user;
+    if (r->fn) r->fn(r->user, done, total);
+}
+
+int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
+                   bc_engine **out, bc_error *err) {
+    bc_engine *e = calloc(1, sizeof *e);
+    if (!e) return bc_errorf(err, "out of memory");
+    bc_checkpoint *ck = NULL;
+    progress_relay relay = {progress, user};
+    int rc = open_backend(p, &e->be, err);
+    if (!rc) rc = open_sources(e, p->model ? p->model : "demo", &ck, err);
+    if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, NULL, relay_progress, &relay, &e->model, err);
+    bc_checkpoint_close(ck);   /* the weights now live in the backend */
+    if (!rc) {
+        e->ctx = bc_model_ctx(e->model);
+        e->cache_ids = malloc((size_t)e->ctx * sizeof(int32_t));
+        e->history = malloc(((size_t)e->ctx + 1) * sizeof(int32_t));
+        e->logits = malloc((size_t)e->cfg.vocab_size * sizeof(float));
+        e->detok = bc_detok_stream_new(e->tok);
+        if (!e->cache_ids || !e->history || !e->logits || !e->detok)
+            rc = bc_errorf(err, "out of memory");
+    }
+    if (rc) { bc_engine_free(e); return -1; }
+    *out = e;
+    return 0;
+}
+
+void bc_engine_free(bc_engine *e) {
+    if (!e) return;
+    bc_model_free(e->model);
+    if (e->be) e->be->iface->free(e->be);
+    bc_tokenizer_free(e->tok);
+    bc_detok_stream_free(e->detok);
+    free(e->cache_ids);
+    free(e->history);
+    free(e->logits);
+    free(e);
+}
+
+void bc_engine_reset(bc_engine *e) { e->n_cache = 0; }
+
+void bc_engine_get_info(const bc_engine *e, bc_engine_info *info) {
+    bc_backend_memory mem;
+    e->be->iface->memory(e->be, &mem);
+    info->model_name = e->name;
+    info->backend = e->be->iface->name(e->be);
+    info->quant = bc_store_name(e->be->iface->weight_store(e->be));
+    info->is_demo = e->is_demo;
+    info->context_max = e->ctx;
+    info->weight_bytes = mem.weight_bytes;
+}
+
+const bc_tokenizer *bc_engine_tokenizer(const bc_engine *e) { return e->tok; }
+const bc_generation_config *bc_engine_generation_config(const bc_engine *e) { return &e->gen; }
+
+bc_model *bc_engine_model(bc_engine *e) {
+    e->n_cache = 0;   /* the caller will overwrite the cache */
+    return e->model;
+}
+
+/* ========================================================================
+ * Generation
+ * ======================================================================== */
+
+/* Brings the cache to exactly `prompt` and leaves the logits of its last
+ * token in e->logits. Only ids after the common prefix are run; when the
+ * whole prompt is cached, its last token is run again to get its logits. */
+static int prefill(bc_engine *e, const int32_t *prompt, int n, bc_gen_stats *st, bc_error *err) {
+    if (n <= 0) return bc_errorf(err, "the prompt is empty");
+    if (n >= e->ctx)
+        return bc_errorf(err, "the prompt has %d tokens; the context holds %d", n, e->ctx);
+    int common = 0;
+    while (common < n && common < e->n_cache && e->cache_ids[common] == prompt[common]) common++;
+    if (common == n) common--;
+    e->n_cache = common;
+    double t0 = now_seconds();
+    if (bc_model_forward(e->model, prompt + common, n - common, common, false, e->logits, err))
+        return -1;
+    st->prefill_seconds = now_seconds() - t0;
+    memcpy(e->cache_ids + common, prompt + common, (size_t)(n - common) * sizeof(int32_t));
+    e->n_cache = n;
+    st->prompt_tokens = n;
+    st->prefilled_tokens = n - common;
+    return 0;
+}
+
+static int emit(bc_text_fn on_text, void *user, const char *buf, size_t len) {
+    return len && on_text ? on_text(user, buf, len) : 0;
+}
+
+static int generate(bc_engine *e, const int32_t *prompt, int n, const bc_sampling *s_in,
+                    bc_text_fn on_text, void *user, bc_gen_stats *st, bc_error *err) {
+    bc_gen_stats local;
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    st->context_max = e->ctx;
+    bc_sampling s = *s_in;
+    if (s.max_new_tokens <= 0) s.max_new_tokens = e->gen.max_new_tokens;
+    if (prefill(e, prompt, n, st, err)) return -1;
+    bc_sampler *sampler = bc_sampler_new(e->cfg.vocab_size, &s);
+    if (!sampler) return bc_errorf(err, "out of memory");
+    memcpy(e->history, prompt, (size_t)n * sizeof(int32_t));
+    size_t n_hist = (size_t)n;
+    bc_detok_stream_reset(e->detok);
+    char text[256];
+    int eos = e->gen.eos_token_id >= 0 ? e->gen.eos_token_id : e->cfg.eos_token_id;
+    double t0 = now_seconds();
+    int rc = 0;
+    for (;;) {
+        if (st->new_tokens >= s.max_new_tokens) { st->stop = BC_STOP_LENGTH; break; }
+        int id = bc_sampler_sample(sampler, e->logits, e->history, n_hist);
+        if (id == eos) { st->stop = BC_STOP_EOS; break; }
+        e->history[n_hist++] = id;
+        st->new_tokens++;
+        size_t len = bc_detok_stream_push(e->detok, id, text, sizeof text);
+        if (emit(on_text, user, text, len)) { st->stop = BC_STOP_CANCELLED; break; }
+        if (e->n_cache >= e->ctx) { st->stop = BC_STOP_CONTEXT; break; }
+        e->cache_ids[e->n_cache] = id;
+        if ((rc = bc_model_forward(e->model, &e->cache_ids[e->n_cache], 1, e->n_cache, false,
+                                   e->logits, err)))
+            break;
+        e->n_cache++;
+    }
+    st->decode_seconds = now_seconds() - t0;
+    if (!rc && st->stop != BC_STOP_CANCELLED) {
+        size_t len = bc_detok_stream_flush(e->detok, text, sizeof text);
+        if (emit(on_text, user, text, len)) st->stop = BC_STOP_CANCELLED;
+    }
+    st->context_used = e->n_cache;
+    bc_sampler_free(sampler);
+    return rc ? -1 : 0;
+}
+
+int bc_engine_complete(bc_engine *e, const char *text, const bc_sampling *s, bc_text_fn on_text,
+                       void *user, bc_gen_stats *stats, bc_error *err) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (bc_tokenizer_encode(e->tok, text, strlen(text), &ids, &n, err)) return -1;
+    int rc = generate(e, ids, (int)n, s, on_text, user, stats, err);
+    free(ids);
+    return rc;
+}
+
+int bc_engine_chat(bc_engine *e, const bc_message *msgs, size_t n, const bc_sampling *s,
+                   bc_text_fn on_text, void *user, bc_gen_stats *stats, bc_error *err) {
+    bc_chat_turn *turns = calloc(n ? n : 1, sizeof *turns);
+    if (!turns) return bc_errorf(err, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        int32_t *ids = NULL;
+        size_t m = 0;
+        rc = bc_tokenizer_encode(e->tok, msgs[i].content, strlen(msgs[i].content), &ids, &m, err);
+        turns[i].role = msgs[i].role;
+        turns[i].ids = ids;
+        turns[i].n = m;
+    }
+    int max_new = s->max_new_tokens > 0 ? s->max_new_tokens : e->gen.max_new_tokens;
+    int max_input = e->cfg.model_max_length - max_new;
+    if (max_input > e->ctx - 1) max_input = e->ctx - 1;
+    int32_t *prompt = NULL;
+    size_t n_prompt = 0;
+    if (!rc && max_input <= 0)
+        rc = bc_errorf(err, "max_new_tokens %d leaves no room for the prompt in a context of %d",
+                       max_new, e->cfg.model_max_length);
+    if (!rc)
+        rc = bc_chat_build(turns, n, e->gen.user_token_id, e->gen.assistant_token_id, max_input,
+                           &prompt, &n_prompt, err);
+    if (!rc) rc = generate(e, prompt, (int)n_prompt, s, on_text, user, stats, err);
+    for (size_t i = 0; i < n; i++) free((void *)turns[i].ids);
+    free(turns);
+    free(prompt);
+    return rc;
+}

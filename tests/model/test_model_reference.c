@@ -1,0 +1,156 @@
+/* The C forward pass against tests/model/reference.py (float64 numpy, written
+ * from the spec) on every fixture in tests/data/models/: full logits of each
+ * prompt, and the 32-token greedy continuation over the KV cache.
+ *
+ * Error measure: max_i |c_i - r_i| / max_i |r_i| over a logits row.
+ * Bounds: f32 storage 1e-4; bf16 storage 1e-2 (weights, and the normalised
+ * lm_head even of a bf16 checkpoint, rounded to 8 mantissa bits). Greedy
+ * continuations are compared for f32 storage. */
+#include <stdint.h>
+
+#include "bc_test.h"
+#include "checkpoint.h"
+#include "model.h"
+#include "model_config.h"
+
+static const char *FIXTURES[] = {"rope-safetensors-bf16", "alibi6-bin-f16", "rope-shards-f32"};
+
+typedef struct expected {
+    int n_prompts;
+    int prompt_len[4], prompt[4][256];
+    int logit_rows[4];   /* reference logits: the last logit_rows positions */
+    int greedy_len[4], greedy[4][64];
+} expected;
+
+static int read_ints(FILE *f, int n, int *out) {
+    for (int i = 0; i < n; i++)
+        if (fscanf(f, "%d", &out[i]) != 1) return -1;
+    return 0;
+}
+
+static int read_expected(const char *dir, expected *e) {
+    char path[1024], word[32];
+    snprintf(path, sizeof path, "%s/expected.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    memset(e, 0, sizeof *e);
+    int c;
+    while ((c = fgetc(f)) != EOF) {
+        if (c == '#') { while ((c = fgetc(f)) != EOF && c != '\n') {} continue; }
+        ungetc(c, f);
+        int k, n;
+        if (fscanf(f, "%31s", word) != 1) break;
+        if (!strcmp(word, "prompt") && fscanf(f, "%d %d", &k, &n) == 2 && k < 4 && n <= 256) {
+            e->prompt_len[k] = n;
+            if (read_ints(f, n, e->prompt[k])) break;
+            if (k + 1 > e->n_prompts) e->n_prompts = k + 1;
+        } else if (!strcmp(word, "logit_rows") && fscanf(f, "%d %d", &k, &n) == 2 && k < 4) {
+            e->logit_rows[k] = n;
+        } else if (!strcmp(word, "greedy") && fscanf(f, "%d %d", &k, &n) == 2 && k < 4 && n <= 64) {
+            e->greedy_len[k] = n;
+            if (read_ints(f, n, e->greedy[k])) break;
+        } else {
+            while ((c = fgetc(f)) != EOF && c != '\n') {}
+        }
+    }
+    fclose(f);
+    return e->n_prompts > 0 ? 0 : -1;
+}
+
+static float *read_logits(const char *dir, int k, size_t count) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/logits%d.f32", dir, k);
+    FILE *f = fopen(path, "rb");
+    float *v = malloc(count * sizeof(float));
+    size_t got = f && v ? fread(v, sizeof(float), count, f) : 0;
+    if (f) fclose(f);
+    if (got != count) { free(v); return NULL; }
+    return v;
+}
+
+/* Worst row of max|a-b| / max|b|. */
+static double worst_row_error(const float *a, const float *b, int rows, int cols) {
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        double scale = 0, d = 0;
+        for (int i = 0; i < cols; i++) {
+            double x = a[(size_t)r * cols + i], y = b[(size_t)r * cols + i];
+            if (!isfinite(x)) return INFINITY;
+            if (fabs(y) > scale) scale = fabs(y);
+            if (fabs(x - y) > d) d = fabs(x - y);
+        }
+        if (d / scale > worst) worst = d / scale;
+    }
+    return worst;
+}
+
+static int argmax(const float *v, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++) if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static void check_fixture(const char *dir, const char *name, bc_store store) {
+    bc_error err = {{0}};
+    bc_model_config cfg;
+    bc_generation_config gen;
+    bc_checkpoint *ck = NULL;
+    bc_backend *be = NULL;
+    bc_model *m = NULL;
+    expected e;
+    bc_backend_params bp = {2, store};
+    int ok = !bc_model_config_load(dir, &cfg, &gen, &err) && !bc_checkpoint_open_dir(dir, &ck, &err) &&
+             !bc_backend_cpu_new(&bp, &be, &err) &&
+             !bc_model_load(&cfg, ck, be, NULL, NULL, NULL, &m, &err) && !read_expected(dir, &e);
+    CHECK(ok, "%s (%s): loads (%s)", name, bc_store_name(store), err.msg);
+    bc_checkpoint_close(ck);
+    if (!ok) { if (be) be->iface->free(be); return; }
+    int V = cfg.vocab_size;
+    bool exact_storage = store == BC_STORE_F32;
+    double bound = exact_storage ? 1e-4 : 1e-2;
+    for (int k = 0; k < e.n_prompts; k++) {
+        int n = e.prompt_len[k], rows = e.logit_rows[k];
+        float *ref = rows > 0 && rows <= n ? read_logits(dir, k, (size_t)rows * V) : NULL;
+        float *got = malloc((size_t)n * V * sizeof(float));
+        int32_t ids[256 + 64];
+        for (int i = 0; i < n; i++) ids[i] = e.prompt[k][i];
+        int rc = bc_model_forward(m, ids, n, 0, true, got, &err);
+        double worst = ref && !rc ? worst_row_error(got + (size_t)(n - rows) * V, ref, rows, V)
+                                  : INFINITY;
+        CHECK(worst <= bound, "%s (%s): prompt %d (%d tokens), last %d x %d logits: max rel error %.2e <= %.0e",
+              name, bc_store_name(store), k, n, rows, V, worst, bound);
+        if (exact_storage) {
+            /* greedy over the KV cache: prompt prefilled, then one token at a time */
+            float *last = malloc((size_t)V * sizeof(float));
+            int pos = n, same = 0, first_diff = -1;
+            rc = bc_model_forward(m, ids, n, 0, false, last, &err);
+            for (int t = 0; t < e.greedy_len[k] && !rc; t++) {
+                int id = argmax(last, V);
+                if (id == e.greedy[k][t]) same++;
+                else if (first_diff < 0) first_diff = t;
+                ids[pos] = id;
+                rc = bc_model_forward(m, &ids[pos], 1, pos, false, last, &err);
+                pos++;
+            }
+            CHECK(!rc && same == e.greedy_len[k], "%s (%s): prompt %d: greedy %d tokens identical (first difference at %d)",
+                  name, bc_store_name(store), k, e.greedy_len[k], first_diff);
+            free(last);
+        }
+        free(ref);
+        free(got);
+    }
+    bc_model_free(m);
+    be->iface->free(be);
+}
+
+int main(void) {
+    const char *src = getenv("BC_SOURCE_DIR");
+    if (!src) BC_SKIP("BC_SOURCE_DIR is not set");
+    for (size_t i = 0; i < sizeof FIXTURES / sizeof FIXTURES[0]; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/tests/data/models/%s", src, FIXTURES[i]);
+        check_fixture(dir, FIXTURES[i], BC_STORE_F32);
+        check_fixture(dir, FIXTURES[i], BC_STORE_BF16);
+    }
+    return bc_test_done();
+}
