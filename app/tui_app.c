@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fake_engine.h"
 #include "input.h"
+#include "model_path.h"
 
 static int winch_pipe[2] = {-1, -1};
 static bc_tui *the_tui; /* for the readline callbacks */
@@ -145,7 +147,22 @@ void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *
     snprintf(t->model, sizeof t->model, "%s", model);
     snprintf(t->backend, sizeof t->backend, "%s", backend);
     snprintf(t->quant, sizeof t->quant, "%s", quant);
-    t->load_id = bc_worker_load(t->worker, model, backend, quant, t->threads);
+    /* Resolve here (directory, HF cache id, demo) so that a bad name is one
+     * status message and the loaded model stays. */
+    char *dir = NULL;
+    bc_error err;
+    bc_error_clear(&err);
+    if (!bc_fake_engine_wanted(model) && bc_model_resolve(model, &dir, &err) != 0) {
+        bc_tui_status(t, true, "%s", err.msg);
+        if (t->have_model) {
+            snprintf(t->model, sizeof t->model, "%s", t->info.model_name);
+            snprintf(t->backend, sizeof t->backend, "%s", t->info.backend);
+            snprintf(t->quant, sizeof t->quant, "%s", t->info.quant);
+        }
+        return;
+    }
+    t->load_id = bc_worker_load(t->worker, dir ? dir : model, backend, quant, t->threads);
+    free(dir);
     t->load_fraction = 0;
     t->load_failed = false;
     bc_tui_status(t, false, "loading %s…", model);
@@ -159,16 +176,23 @@ void bc_tui_send(bc_tui *t) {
     size_t n = t->session->n;
     if (!n || t->session->msgs[n - 1].role != BC_ROLE_USER) return;
     if (t->gen_id || t->load_id || !t->have_model) {
-        if (!t->have_model && !t->load_id) bc_tui_status(t, true, "no model is loaded (try /model fake)");
-        return; /* sent when the worker is ready (see on_ready) */
+        if (!t->have_model && !t->load_id) bc_tui_status(t, true, "no model is loaded (try /model demo)");
+        else t->send_when_ready = true; /* see on_ready */
+        return;
     }
+    t->send_when_ready = false;
+    /* The default reply length must leave room for the prompt in a small
+     * context (the demo model has 1024 tokens). */
+    bc_sampling sp = t->sampling;
+    if (!t->max_new_set && t->info.context_max > 0 && sp.max_new_tokens > t->info.context_max / 2)
+        sp.max_new_tokens = t->info.context_max / 2;
     bc_message *msgs = calloc(n, sizeof *msgs);
     if (!msgs) return;
     for (size_t i = 0; i < n; i++) {
         msgs[i].role = t->session->msgs[i].role;
         msgs[i].content = t->session->msgs[i].content;
     }
-    t->gen_id = bc_worker_generate(t->worker, msgs, n, &t->sampling);
+    t->gen_id = bc_worker_generate(t->worker, msgs, n, &sp);
     free(msgs);
     t->reply_len = 0;
     if (t->reply) t->reply[0] = 0;
@@ -234,8 +258,8 @@ static void on_ready(bc_tui *t) {
         t->queued_line = NULL;
         bc_tui_command(t, line);
         free(line);
-    } else if (t->session->n && t->session->msgs[t->session->n - 1].role == BC_ROLE_USER) {
-        bc_tui_send(t); /* e.g. the model was switched mid-turn */
+    } else if (t->send_when_ready) {
+        bc_tui_send(t); /* a message sent while the model was loading */
     }
 }
 
@@ -498,6 +522,7 @@ int bc_tui_app_run(const bc_options *o) {
     bc_error_clear(&err);
     default_sampling(o, &t->sampling);
     t->threads = o->threads;
+    t->max_new_set = o->n_predict != BC_UNSET_INT;
     if (setup_signals() != 0) {
         fprintf(stderr, "baichuan-chat: cannot create a pipe\n");
         return 1;
@@ -549,7 +574,7 @@ int bc_tui_app_run(const bc_options *o) {
         bc_tui_info(t, BC_MSG_ERROR, "Theme: %s (using mono)", theme_error);
         bc_tui_status(t, true, "%s", theme_error);
     }
-    bc_tui_load(t, o->model ? o->model : "fake", o->backend ? o->backend : "auto",
+    bc_tui_load(t, o->model ? o->model : "demo", o->backend ? o->backend : "auto",
                 o->quant ? o->quant : "auto");
     if (theme_error[0]) bc_tui_status(t, true, "%s", theme_error);
     t->dirty = true;

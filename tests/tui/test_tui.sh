@@ -72,7 +72,7 @@ start() {
         LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=tmux-256color HOME="$WORK/home" \
         XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" \
         XDG_CONFIG_HOME="$WORK/config" BC_SOURCE_DIR="$SRC" \
-        BC_FAKE_LOAD_MS=50 BC_FAKE_DELAY_MS=4 INPUTRC=/dev/null "${envs[@]}" "$BIN" "$@")"
+        BC_FAKE_LOAD_MS=50 BC_FAKE_DELAY_MS=4 INPUTRC=/dev/null "${envs[@]}" "$BIN" -m fake "$@")"
     T set-option -t app remain-on-exit on >/dev/null
     wait_for "idle" 10
 }
@@ -228,6 +228,17 @@ check "failed /model: error shown, previous model still loaded" \
       "wait_for 'Cannot load: fake:fail' 5 && wait_for 'Still using fake' 5"
 T send-keys -t app -l "after failed load"; T send-keys -t app Enter
 check "failed /model: the conversation goes on" "wait_for 'Echo: after failed load' 5 && screen | grep -q 'Echo: still works'"
+
+# 11. The built-in demo model through the real engine (replies are noise, but
+# they stream, finish and report speeds).
+start -- -m demo || true
+check "demo model loads" "wait_for 'demo · cpu · f32 │ idle' 20"
+T send-keys -t app -l "hi demo"; T send-keys -t app Enter
+check "demo model answers and reports speeds" \
+      "wait_for 'Assistant · demo' 10 && wait_for 'demo · cpu · f32 │ idle' 30 && screen | grep -q 'decode [0-9.]* t/s'"
+T send-keys -t app -l "/model /nonexistent/model"; T send-keys -t app Enter
+check "/model with a missing directory: an error, demo stays" \
+      "wait_for 'nonexistent' 5 && screen | grep -q 'demo · cpu · f32 │ idle'"
 
 echo "1..$n"
 [ "$failed" = 0 ]
