@@ -2,7 +2,9 @@
  *
  * JSON is read with libyaml (JSON is YAML's flow subset). Keys are those of
  * baichuan2.md §1 and §4.3; unknown keys are ignored; a key of the wrong type or
- * a missing required key is an error naming the file and the key. */
+ * a missing required key is an error "FILE:LINE:COL: KEY: ...". Sizes are
+ * range-checked (hidden divisible by heads, ids below vocab_size, ...).
+ * model_max_length and max_position_embeddings stand in for each other. */
 #ifndef BC_MODEL_CONFIG_H
 #define BC_MODEL_CONFIG_H
 
@@ -25,7 +27,7 @@ typedef struct bc_model_config {
     int max_position_embeddings; /* RoPE table size; = model_max_length when absent */
     float rms_norm_eps;
     bc_position_kind position;   /* explicit "position_embedding" key wins, else 13B shape => ALiBi */
-    int bos_token_id, eos_token_id, pad_token_id;
+    int bos_token_id, eos_token_id, pad_token_id; /* 1/2/0 when absent, -1 when null */
     char torch_dtype[16];        /* "bfloat16", "float16", "float32" or "" */
     bool has_quantization_config;/* -Chat-4bits directories carry one */
 } bc_model_config;
