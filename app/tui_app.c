@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fake_engine.h"
+#include "model_config.h"
 #include "input.h"
 #include "model_path.h"
 
@@ -461,14 +463,12 @@ static void run_loop(bc_tui *t) {
 
 /* ---- setup and teardown ------------------------------------------------- */
 
-/* Baichuan2-Chat's generation_config.json values, overridden by options. */
-static void default_sampling(const bc_options *o, bc_sampling *s) {
-    s->temperature = isnan(o->temperature) ? 0.3f : o->temperature;
-    s->top_k = o->top_k == BC_UNSET_INT ? 5 : o->top_k;
-    s->top_p = isnan(o->top_p) ? 0.85f : o->top_p;
-    s->repetition_penalty = isnan(o->repeat_penalty) ? 1.05f : o->repeat_penalty;
-    s->max_new_tokens = o->n_predict == BC_UNSET_INT ? 2048 : o->n_predict;
-    s->seed = o->seed_set ? o->seed : (uint64_t)time(NULL);
+/* Configured values win; the rest are Baichuan2-Chat's generation_config
+ * (the loaded model's own file is not consulted: the worker owns it). */
+static void initial_sampling(const bc_app_config *cfg, bc_sampling *s) {
+    bc_generation_config gen;
+    bc_generation_config_defaults(&gen);
+    bc_app_config_sampling(cfg, &gen, (uint64_t)time(NULL), s);
 }
 
 /* --session NAME|FILE: a path, or a name in the sessions directory. */
@@ -520,14 +520,21 @@ int bc_tui_app_run(const bc_options *o) {
     the_tui = t;
     bc_error err;
     bc_error_clear(&err);
-    default_sampling(o, &t->sampling);
-    t->threads = o->threads;
-    t->max_new_set = o->n_predict != BC_UNSET_INT;
+    /* Configuration: defaults < user file < -c FILE < options. A broken file
+     * is reported on screen; the program starts with the layers that worked. */
+    bc_app_config cfg;
+    bc_error cfg_err;
+    bc_error_clear(&cfg_err);
+    bc_app_config_load(&cfg, o, &cfg_err);
+    initial_sampling(&cfg, &t->sampling);
+    t->threads = cfg.threads;
+    t->max_new_set = cfg.generation.max_new_tokens >= 0;
+    t->show_history = cfg.ui.history_pane;
     if (setup_signals() != 0) {
         fprintf(stderr, "baichuan-chat: cannot create a pipe\n");
         return 1;
     }
-    t->sessions_dir = bc_sessions_dir(&err);
+    t->sessions_dir = cfg.paths.sessions ? strdup(cfg.paths.sessions) : bc_sessions_dir(&err);
     if (!t->sessions_dir) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         return 1;
@@ -543,11 +550,12 @@ int bc_tui_app_run(const bc_options *o) {
         fprintf(stderr, "baichuan-chat: cannot create a session\n");
         return 1;
     }
-    if (o->system && (t->session->n == 0)) bc_session_add(t->session, BC_ROLE_SYSTEM, o->system, &err);
+    if (cfg.system && t->session->n == 0) bc_session_add(t->session, BC_ROLE_SYSTEM, cfg.system, &err);
 
     char theme_error[BC_ERROR_MAX] = "";
-    if (bc_theme_load(o->theme ? o->theme : "dark", &t->theme, &err) != 0)
+    if (bc_theme_load(cfg.theme ? cfg.theme : "dark", &t->theme, &err) != 0)
         snprintf(theme_error, sizeof theme_error, "%s", err.msg);
+    if (cfg.ui.ascii_borders) t->theme.ascii_borders = true;
 
     initscr();
     raw();
@@ -561,9 +569,9 @@ int bc_tui_app_run(const bc_options *o) {
     bc_theme_apply(&t->theme);
     /* Bracketed paste and SGR mouse wheel reports (readline's own terminal
      * setup is off, so the enable sequence is ours to send). */
-    write_tty("\033[?2004h\033[?1000h\033[?1006h");
+    write_tty(cfg.ui.mouse ? "\033[?2004h\033[?1000h\033[?1006h" : "\033[?2004h");
 
-    char *hist = bc_input_history_path();
+    char *hist = cfg.paths.history ? strdup(cfg.paths.history) : bc_input_history_path();
     bc_input_callbacks cb = {on_line, on_action, t};
     bc_input_init(&cb, hist, STDIN_FILENO, &err);
     free(hist);
@@ -574,8 +582,11 @@ int bc_tui_app_run(const bc_options *o) {
         bc_tui_info(t, BC_MSG_ERROR, "Theme: %s (using mono)", theme_error);
         bc_tui_status(t, true, "%s", theme_error);
     }
-    bc_tui_load(t, o->model ? o->model : "demo", o->backend ? o->backend : "auto",
-                o->quant ? o->quant : "auto");
+    if (cfg_err.msg[0]) bc_tui_info(t, BC_MSG_ERROR, "Configuration: %s", cfg_err.msg);
+    if (cfg.warnings) bc_tui_info(t, BC_MSG_INFO, "Configuration: %s", cfg.warnings);
+    bc_tui_load(t, cfg.model ? cfg.model : "demo", cfg.backend ? cfg.backend : "auto",
+                cfg.quant ? cfg.quant : "auto");
+    if (cfg_err.msg[0]) bc_tui_status(t, true, "configuration: %s", cfg_err.msg);
     if (theme_error[0]) bc_tui_status(t, true, "%s", theme_error);
     t->dirty = true;
 
@@ -593,5 +604,6 @@ int bc_tui_app_run(const bc_options *o) {
     free(t->reply);
     free(t->queued_line);
     free(t->rename_target);
+    bc_app_config_free(&cfg);
     return 0;
 }

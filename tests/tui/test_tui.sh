@@ -78,7 +78,9 @@ start() {
 }
 sessions_dir() { echo "$WORK/data/baichuan-chat/sessions"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-mkdir -p "$WORK/home"
+mkdir -p "$WORK/home" "$WORK/config/baichuan-chat"
+# The layout checks below assume the full width for the transcript.
+printf 'ui:\n  history_pane: false\n' > "$WORK/config/baichuan-chat/config.yaml"
 
 # 1. A message and its streamed reply.
 start -- || true
@@ -191,6 +193,14 @@ check "after restart, Tab shows the pane with the saved conversation" \
       "wait_for 'Conversations' 5 && wait_for 'a very memorable topic' 5"
 check "the pane lists newest first" \
       "screen | grep -n 'a very memorable topic\\|FAKE_LONG resize' | head -1 | grep -q memorable"
+T send-keys -t app Tab
+wait_for "Conversations (Tab)" 5
+check "input history survives the restart (Up)" "T send-keys -t app Up; wait_for '> /quit' 5"
+T send-keys -t app C-u C-r
+T send-keys -t app -l "memorable"
+check "Ctrl-R finds an earlier line" "wait_for \"(reverse-i-search)\\\`memorable': a very memorable topic\" 5"
+T send-keys -t app C-g C-u Tab
+wait_for "Conversations (Tab: back)" 5
 T send-keys -t app Enter
 check "Enter opens it" "wait_for 'opened a very memorable topic' 5 && wait_for 'Echo: a very memorable topic' 5"
 
@@ -219,15 +229,22 @@ T send-keys -t app -l "/nosuch"; T send-keys -t app Enter
 check "unknown command: one status message" "wait_for 'unknown command /nosuch' 5"
 T send-keys -t app F1
 check "F1 shows the help" "wait_for '/regen' 5 && wait_for 'Ctrl-J / Alt-Enter' 5"
+T send-keys -t app q
+check "any key closes the help" "wait_gone '(any key closes this)' 5"
 
 # 10. /model with a failing model keeps the previous one and the conversation.
-T send-keys -t app q
-wait_gone "(any key closes this)" 5
 T send-keys -t app -l "/model fake:fail"; T send-keys -t app Enter
 check "failed /model: error shown, previous model still loaded" \
       "wait_for 'Cannot load: fake:fail' 5 && wait_for 'Still using fake' 5"
 T send-keys -t app -l "after failed load"; T send-keys -t app Enter
 check "failed /model: the conversation goes on" "wait_for 'Echo: after failed load' 5 && screen | grep -q 'Echo: still works'"
+
+# 9b. A bad configuration file shows its error, and the app starts anyway.
+printf 'theme: dark\ngeneration:\n  top_p: [oops\n' > "$WORK/bad-config.yaml"
+start -- -c "$WORK/bad-config.yaml" || true
+check "bad config: the error names the file and the line" "wait_for 'bad-config.yaml:' 5"
+T send-keys -t app -l "config ok?"; T send-keys -t app Enter
+check "bad config: the app still answers" "wait_for 'Echo: config ok?' 5"
 
 # 11. The built-in demo model through the real engine (replies are noise, but
 # they stream, finish and report speeds).
