@@ -217,6 +217,23 @@ check "after kill -9: the first exchange and the second question are on disk" \
       "grep -q 'message one' '$f' && grep -q 'Echo: message one' '$f' && grep -q 'FAKE_LONG message two' '$f'" ||
     sed 's/^/#   /' "$f"
 
+start -- --session "$f" || true
+check "--session FILE resumes the conversation" \
+      "wait_for 'Echo: message one' 5 && wait_for 'FAKE_LONG message two' 5"
+T send-keys -t app -l "/regen"; T send-keys -t app Enter
+check "/regen answers the unanswered question" "wait_for 'Echo: FAKE_LONG message two' 10"
+T send-keys -t app C-c
+wait_for "│ idle" 10
+
+# 8b. Loading shows a percentage and a bar.
+T kill-server 2>/dev/null
+starts=$((starts + 1)); SOCK="$SOCK_BASE-$starts"
+T new-session -d -s app -x 100 -y 30 "exec $(printf '%q ' env LANG=C.UTF-8 HOME="$WORK/home" \
+    XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" XDG_CONFIG_HOME="$WORK/config" \
+    BC_SOURCE_DIR="$SRC" "$BIN" -m fake:slow)"
+check "loading: status shows 'loading NN%'" "wait_for 'fake:slow · auto · auto │ loading  ' 5 && screen | grep -q 'loading  *[0-9]*%'"
+check "loading ends in idle" "wait_for 'fake:slow · cpu · f32 │ idle' 10"
+
 # 9. A bad theme shows its error, and the app starts anyway.
 printf 'name: broken\nstyles:\n  user: {fg: "#12345"}\n' > "$WORK/broken.yaml"
 start -- --theme "$WORK/broken.yaml" || true
