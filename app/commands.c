@@ -70,6 +70,17 @@ static int parse_setting(bc_command *c, bc_error *err) {
     int got = sscanf(c->arg, "%63s %127s %7s", key, val, extra);
     if (got != 2) return bc_errorf(err, "usage: /set KEY VALUE (KEY: temperature, top_k, top_p, "
                                         "repetition_penalty, max_new_tokens, seed)");
+    if (!strcmp(key, "seed")) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (errno || *end || end == val || val[0] == '-')
+            return bc_errorf(err, "/set seed: '%s' is not a whole number from 0 to 18446744073709551615", val);
+        c->setting = BC_SET_SEED;
+        c->seed = v;
+        c->value = (double)v;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof SETTINGS / sizeof SETTINGS[0]; i++) {
         if (strcmp(key, SETTINGS[i].name)) continue;
         char *end;
@@ -126,7 +137,7 @@ void bc_command_apply_setting(const bc_command *c, bc_sampling *s) {
     case BC_SET_TOP_P: s->top_p = (float)c->value; break;
     case BC_SET_REPETITION_PENALTY: s->repetition_penalty = (float)c->value; break;
     case BC_SET_MAX_NEW_TOKENS: s->max_new_tokens = (int)c->value; break;
-    case BC_SET_SEED: s->seed = (uint64_t)c->value; break;
+    case BC_SET_SEED: s->seed = c->seed; break;
     }
 }
 

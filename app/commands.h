@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bc_error.h"
 #include "sampler.h"
@@ -48,6 +49,7 @@ typedef struct bc_command {
     char arg[4096];        /* TEXT / CHOICE argument, trimmed ("" when none) */
     bc_setting setting;    /* SET */
     double value;          /* SET: validated number */
+    uint64_t seed;         /* SET seed: exact (a double cannot hold every 64-bit seed) */
 } bc_command;
 
 /* The table, in help order. */

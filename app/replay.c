@@ -442,7 +442,7 @@ static void apply_setting(bc_app_generation *g, const bc_command *c) {
     case BC_SET_REPETITION_PENALTY: g->repetition_penalty = (float)c->value; break;
     case BC_SET_MAX_NEW_TOKENS: g->max_new_tokens = (int)c->value; break;
     case BC_SET_SEED:
-        g->seed = (uint64_t)c->value;
+        g->seed = c->seed;
         g->seed_set = true;
         break;
     }

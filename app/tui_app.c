@@ -17,7 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "fake_engine.h"
+#include "model_config.h"
 #include "input.h"
+#include "model_path.h"
 
 static int winch_pipe[2] = {-1, -1};
 static bc_tui *the_tui; /* for the readline callbacks */
@@ -145,8 +149,24 @@ void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *
     snprintf(t->model, sizeof t->model, "%s", model);
     snprintf(t->backend, sizeof t->backend, "%s", backend);
     snprintf(t->quant, sizeof t->quant, "%s", quant);
-    t->load_id = bc_worker_load(t->worker, model, backend, quant, t->threads);
+    /* Resolve here (directory, HF cache id, demo) so that a bad name is one
+     * status message and the loaded model stays. */
+    char *dir = NULL;
+    bc_error err;
+    bc_error_clear(&err);
+    if (!bc_fake_engine_wanted(model) && bc_model_resolve(model, &dir, &err) != 0) {
+        bc_tui_status(t, true, "%s", err.msg);
+        if (t->have_model) {
+            snprintf(t->model, sizeof t->model, "%s", t->info.model_name);
+            snprintf(t->backend, sizeof t->backend, "%s", t->info.backend);
+            snprintf(t->quant, sizeof t->quant, "%s", t->info.quant);
+        }
+        return;
+    }
+    t->load_id = bc_worker_load(t->worker, dir ? dir : model, backend, quant, t->threads);
+    free(dir);
     t->load_fraction = 0;
+    t->load_failed = false;
     bc_tui_status(t, false, "loading %s…", model);
 }
 
@@ -158,16 +178,23 @@ void bc_tui_send(bc_tui *t) {
     size_t n = t->session->n;
     if (!n || t->session->msgs[n - 1].role != BC_ROLE_USER) return;
     if (t->gen_id || t->load_id || !t->have_model) {
-        if (!t->have_model && !t->load_id) bc_tui_status(t, true, "no model is loaded (try /model fake)");
-        return; /* sent when the worker is ready (see on_ready) */
+        if (!t->have_model && !t->load_id) bc_tui_status(t, true, "no model is loaded (try /model demo)");
+        else t->send_when_ready = true; /* see on_ready */
+        return;
     }
+    t->send_when_ready = false;
+    /* The default reply length must leave room for the prompt in a small
+     * context (the demo model has 1024 tokens). */
+    bc_sampling sp = t->sampling;
+    if (!t->max_new_set && t->info.context_max > 0 && sp.max_new_tokens > t->info.context_max / 2)
+        sp.max_new_tokens = t->info.context_max / 2;
     bc_message *msgs = calloc(n, sizeof *msgs);
     if (!msgs) return;
     for (size_t i = 0; i < n; i++) {
         msgs[i].role = t->session->msgs[i].role;
         msgs[i].content = t->session->msgs[i].content;
     }
-    t->gen_id = bc_worker_generate(t->worker, msgs, n, &t->sampling);
+    t->gen_id = bc_worker_generate(t->worker, msgs, n, &sp);
     free(msgs);
     t->reply_len = 0;
     if (t->reply) t->reply[0] = 0;
@@ -233,8 +260,8 @@ static void on_ready(bc_tui *t) {
         t->queued_line = NULL;
         bc_tui_command(t, line);
         free(line);
-    } else if (t->session->n && t->session->msgs[t->session->n - 1].role == BC_ROLE_USER) {
-        bc_tui_send(t); /* e.g. the model was switched mid-turn */
+    } else if (t->send_when_ready) {
+        bc_tui_send(t); /* a message sent while the model was loading */
     }
 }
 
@@ -249,14 +276,12 @@ static void handle_event(bc_tui *t, bc_event *ev) {
         t->have_model = true;
         if (ev->request_id == t->load_id) {
             t->load_id = 0;
-            if (strcmp(ev->info.model_name, t->model) && !t->message_is_error)
-                bc_tui_status(t, false, "loaded %s", ev->info.model_name);
+            if (t->load_failed)
+                bc_tui_info(t, BC_MSG_INFO, "Still using %s (%s, %s).", ev->info.model_name,
+                            ev->info.backend, ev->info.quant);
             else if (!t->message_is_error)
                 bc_tui_status(t, false, "loaded %s (%s, %s)", ev->info.model_name, ev->info.backend,
                               ev->info.quant);
-            else
-                bc_tui_info(t, BC_MSG_INFO, "Still using %s (%s, %s).", ev->info.model_name,
-                            ev->info.backend, ev->info.quant);
         }
         break;
     case BC_EV_UNLOADED:
@@ -279,6 +304,7 @@ static void handle_event(bc_tui *t, bc_event *ev) {
             bc_tui_info(t, BC_MSG_ERROR, "Error: %s", ev->message);
             bc_tui_status(t, true, "%s", ev->message);
         } else if (ev->request_kind == BC_REQ_LOAD) {
+            if (ev->request_id == t->load_id) t->load_failed = true;
             bc_tui_info(t, BC_MSG_ERROR, "Cannot load: %s", ev->message);
             bc_tui_status(t, true, "%s", ev->message);
         }
@@ -437,14 +463,12 @@ static void run_loop(bc_tui *t) {
 
 /* ---- setup and teardown ------------------------------------------------- */
 
-/* Baichuan2-Chat's generation_config.json values, overridden by options. */
-static void default_sampling(const bc_options *o, bc_sampling *s) {
-    s->temperature = isnan(o->temperature) ? 0.3f : o->temperature;
-    s->top_k = o->top_k == BC_UNSET_INT ? 5 : o->top_k;
-    s->top_p = isnan(o->top_p) ? 0.85f : o->top_p;
-    s->repetition_penalty = isnan(o->repeat_penalty) ? 1.05f : o->repeat_penalty;
-    s->max_new_tokens = o->n_predict == BC_UNSET_INT ? 2048 : o->n_predict;
-    s->seed = o->seed_set ? o->seed : (uint64_t)time(NULL);
+/* Configured values win; the rest are Baichuan2-Chat's generation_config
+ * (the loaded model's own file is not consulted: the worker owns it). */
+static void initial_sampling(const bc_app_config *cfg, bc_sampling *s) {
+    bc_generation_config gen;
+    bc_generation_config_defaults(&gen);
+    bc_app_config_sampling(cfg, &gen, (uint64_t)time(NULL), s);
 }
 
 /* --session NAME|FILE: a path, or a name in the sessions directory. */
@@ -496,13 +520,21 @@ int bc_tui_app_run(const bc_options *o) {
     the_tui = t;
     bc_error err;
     bc_error_clear(&err);
-    default_sampling(o, &t->sampling);
-    t->threads = o->threads;
+    /* Configuration: defaults < user file < -c FILE < options. A broken file
+     * is reported on screen; the program starts with the layers that worked. */
+    bc_app_config cfg;
+    bc_error cfg_err;
+    bc_error_clear(&cfg_err);
+    bc_app_config_load(&cfg, o, &cfg_err);
+    initial_sampling(&cfg, &t->sampling);
+    t->threads = cfg.threads;
+    t->max_new_set = cfg.generation.max_new_tokens >= 0;
+    t->show_history = cfg.ui.history_pane;
     if (setup_signals() != 0) {
         fprintf(stderr, "baichuan-chat: cannot create a pipe\n");
         return 1;
     }
-    t->sessions_dir = bc_sessions_dir(&err);
+    t->sessions_dir = cfg.paths.sessions ? strdup(cfg.paths.sessions) : bc_sessions_dir(&err);
     if (!t->sessions_dir) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         return 1;
@@ -518,11 +550,12 @@ int bc_tui_app_run(const bc_options *o) {
         fprintf(stderr, "baichuan-chat: cannot create a session\n");
         return 1;
     }
-    if (o->system && (t->session->n == 0)) bc_session_add(t->session, BC_ROLE_SYSTEM, o->system, &err);
+    if (cfg.system && t->session->n == 0) bc_session_add(t->session, BC_ROLE_SYSTEM, cfg.system, &err);
 
     char theme_error[BC_ERROR_MAX] = "";
-    if (bc_theme_load(o->theme ? o->theme : "dark", &t->theme, &err) != 0)
+    if (bc_theme_load(cfg.theme ? cfg.theme : "dark", &t->theme, &err) != 0)
         snprintf(theme_error, sizeof theme_error, "%s", err.msg);
+    if (cfg.ui.ascii_borders) t->theme.ascii_borders = true;
 
     initscr();
     raw();
@@ -536,9 +569,9 @@ int bc_tui_app_run(const bc_options *o) {
     bc_theme_apply(&t->theme);
     /* Bracketed paste and SGR mouse wheel reports (readline's own terminal
      * setup is off, so the enable sequence is ours to send). */
-    write_tty("\033[?2004h\033[?1000h\033[?1006h");
+    write_tty(cfg.ui.mouse ? "\033[?2004h\033[?1000h\033[?1006h" : "\033[?2004h");
 
-    char *hist = bc_input_history_path();
+    char *hist = cfg.paths.history ? strdup(cfg.paths.history) : bc_input_history_path();
     bc_input_callbacks cb = {on_line, on_action, t};
     bc_input_init(&cb, hist, STDIN_FILENO, &err);
     free(hist);
@@ -549,8 +582,11 @@ int bc_tui_app_run(const bc_options *o) {
         bc_tui_info(t, BC_MSG_ERROR, "Theme: %s (using mono)", theme_error);
         bc_tui_status(t, true, "%s", theme_error);
     }
-    bc_tui_load(t, o->model ? o->model : "fake", o->backend ? o->backend : "auto",
-                o->quant ? o->quant : "auto");
+    if (cfg_err.msg[0]) bc_tui_info(t, BC_MSG_ERROR, "Configuration: %s", cfg_err.msg);
+    if (cfg.warnings) bc_tui_info(t, BC_MSG_INFO, "Configuration: %s", cfg.warnings);
+    bc_tui_load(t, cfg.model ? cfg.model : "demo", cfg.backend ? cfg.backend : "auto",
+                cfg.quant ? cfg.quant : "auto");
+    if (cfg_err.msg[0]) bc_tui_status(t, true, "configuration: %s", cfg_err.msg);
     if (theme_error[0]) bc_tui_status(t, true, "%s", theme_error);
     t->dirty = true;
 
@@ -568,5 +604,6 @@ int bc_tui_app_run(const bc_options *o) {
     free(t->reply);
     free(t->queued_line);
     free(t->rename_target);
+    bc_app_config_free(&cfg);
     return 0;
 }

@@ -31,6 +31,7 @@ typedef struct bc_tui {
     bool have_model;
     uint64_t load_id;                             /* running load, 0 = none */
     double load_fraction;
+    bool load_failed;                             /* the running load reported an error */
 
     /* The running reply. */
     uint64_t gen_id;                              /* 0 = idle */
@@ -39,6 +40,8 @@ typedef struct bc_tui {
     size_t reply_len, reply_cap;
     bc_gen_stats last_stats;
     bool have_stats;
+    bool send_when_ready;                         /* a user message waits for the model */
+    bool max_new_set;                             /* max_new_tokens chosen by the user */
     char *queued_line;                            /* typed while busy; sent when idle */
 
     /* Screen state. */

@@ -158,6 +158,7 @@ static void run_command(bc_tui *t, const bc_command *c) {
         break;
     case BC_CMD_SET:
         bc_command_apply_setting(c, &t->sampling);
+        if (c->setting == BC_SET_MAX_NEW_TOKENS) t->max_new_set = true;
         bc_tui_status(t, false, "%s", c->arg);
         break;
     case BC_CMD_MODEL: bc_tui_load(t, c->arg, t->backend, t->quant); break;

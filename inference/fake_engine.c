@@ -109,7 +109,7 @@ static int build_reply(const char *user_text, sbuf *b) {
     rc |= sb_add(b, "\n\n你好，世界！这是一个测试。 😀 café\n\n```c\nint main(void) { return 0; }\n```\n");
     if (strstr(user_text, "FAKE_LONG")) {
         char line[96];
-        for (int i = 1; i <= 120 && !rc; i++) {
+        for (int i = 1; i <= 60 && !rc; i++) {
             snprintf(line, sizeof line, "Line %d of a long reply: 长回复的一行 %d.\n", i, i);
             rc |= sb_add(b, line);
         }

@@ -8,7 +8,7 @@
  *   BC_FAKE_REPLY     the reply text (default: an echo of the last user
  *                     message followed by CJK, an emoji and a code block)
  * Variants: "fake:fail" fails to load; "fake:slow" loads for 3 s.
- * Triggers in the last user message: FAKE_LONG gives a 120-line reply,
+ * Triggers in the last user message: FAKE_LONG gives a 60-line reply,
  * FAKE_ERROR fails after a few pieces.
  *
  * Text is sent in pieces of 1, 2, 3 and 5 bytes in turn, so UTF-8 characters

@@ -152,8 +152,16 @@ static void draw_status(bc_view_state *v, int y) {
     wchar_t *rw = bc_display_text(right, strlen(right), &rn);
     int rwidth = rw ? bc_text_width(rw, rn) : 0;
     free(rw);
-    bool show_right = rwidth && COLS - x > rwidth + 20;
+    /* The message wins over the speed figures when both do not fit. */
+    int msg_w = 0;
     if (v->message && *v->message) {
+        size_t mn;
+        wchar_t *mw = bc_display_text(v->message, strlen(v->message), &mn);
+        msg_w = mw ? bc_text_width(mw, mn) + 3 : 0;
+        free(mw);
+    }
+    bool show_right = rwidth && COLS - x - msg_w > rwidth + 1;
+    if (msg_w) {
         attrset(bc_theme_attr(v->theme, v->message_is_error ? BC_STYLE_STATUS_ERROR : BC_STYLE_STATUS));
         int room = COLS - x - 3 - (show_right ? rwidth + 1 : 0);
         if (room > 4) {

@@ -1,5 +1,6 @@
 /* Switching models at runtime through the worker, with the real engine:
- *   - memory: 20 load/unload cycles of a generated ~67 MB (f32) model, each
+ *   - memory: 20 load/unload cycles (f32, bf16, int8, nf4 in turn) of a
+ *     generated ~67 MB (f32) model, each
  *     followed by a reply; after every unload VmRSS is back within 5% of its
  *     level before the cycles (when built with AddressSanitizer the figures
  *     are printed but not checked: its quarantine holds freed memory);
@@ -240,8 +241,10 @@ static void test_memory(const char *model, size_t file_bytes) {
     CHECK(o.last == BC_EV_LOADED && !o.error[0], "generated model (%.1f MB of f32) loads: %s",
           file_bytes / 1e6, o.error);
     chat(w, &hello, 1, &o);
-    load(w, model, "bf16", &o);
-    chat(w, &hello, 1, &o);
+    for (int q = 0; q < 3; q++) {
+        load(w, model, q == 0 ? "bf16" : q == 1 ? "int8" : "nf4", &o);
+        chat(w, &hello, 1, &o);
+    }
     unload(w, &o);
     uint64_t before = rss_bytes(), worst = 0, loaded_min = UINT64_MAX;
     if (getenv("BC_SWITCH_DEBUG")) {
@@ -251,11 +254,12 @@ static void test_memory(const char *model, size_t file_bytes) {
     }
     int failures = 0;
     for (int i = 0; i < CYCLES; i++) {
-        load(w, model, i % 2 ? "bf16" : "f32", &o);
+        static const char *const QUANTS[] = {"f32", "bf16", "int8", "nf4"};
+        load(w, model, QUANTS[i % 4], &o);
         if (o.last != BC_EV_LOADED) failures++;
         chat(w, &hello, 1, &o);
         if (o.last != BC_EV_DONE) failures++;
-        if (i % 2 == 0) {
+        if (i % 4 == 0) {
             uint64_t r = rss_bytes();
             if (r < loaded_min) loaded_min = r;
         }
@@ -270,7 +274,7 @@ static void test_memory(const char *model, size_t file_bytes) {
             if (system(c)) {}
         }
     }
-    CHECK(failures == 0, "%d load / reply / unload cycles (f32 and bf16 in turn) all worked", CYCLES);
+    CHECK(failures == 0, "%d load / reply / unload cycles (f32, bf16, int8, nf4 in turn) all worked", CYCLES);
     printf("# RSS before the cycles %.1f MB, with the f32 model loaded >= %.1f MB, "
            "after unloads at most %.1f MB\n", before / 1e6, loaded_min / 1e6, worst / 1e6);
     CHECK(loaded_min > before + file_bytes / 2,
@@ -304,9 +308,9 @@ static void test_switching(const char *model, const char *tmp) {
           "second turn reuses the cache (prompt %d, prefilled %d)", a.stats.prompt_tokens,
           a.stats.prefilled_tokens);
 
-    load(w, model, "bf16", &o);
-    CHECK(o.last == BC_EV_LOADED && !strcmp(o.info.quant, "bf16") && o.progress_events > 0,
-          "switched to bf16 with %d progress events", o.progress_events);
+    load(w, model, "nf4", &o);
+    CHECK(o.last == BC_EV_LOADED && !strcmp(o.info.quant, "nf4") && o.progress_events > 0,
+          "switched to nf4 with %d progress events", o.progress_events);
     chat(w, conv, 3, &o);
     CHECK(o.last == BC_EV_DONE && o.stats.prompt_tokens == a.stats.prompt_tokens &&
               o.stats.prefilled_tokens == o.stats.prompt_tokens,

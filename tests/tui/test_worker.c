@@ -317,6 +317,44 @@ static void test_interleavings(void) {
     bc_worker_stop(w);
 }
 
+/* The real engine with the built-in demo model behind the same worker. */
+static void test_demo_engine(void) {
+    bc_error err;
+    bc_worker *w = bc_worker_start(&err);
+    uint64_t id = bc_worker_load(w, "demo", "cpu", "auto", 2);
+    bc_event *ev = wait_end(w, id, NULL);
+    if (ev->type != BC_EV_LOADED) {
+        CHECK(0, "demo model loads: %s", ev->message);
+        bc_event_free(ev);
+        bc_worker_stop(w);
+        return;
+    }
+    CHECK(!strcmp(ev->info.model_name, "demo") && ev->info.is_demo, "demo model loaded through the worker");
+    bc_event_free(ev);
+    bc_sampling s = SAMPLING;
+    s.max_new_tokens = 12;
+    bc_message m = {BC_ROLE_USER, "你好"};
+    reply r = {0};
+    id = bc_worker_generate(w, &m, 1, &s);
+    ev = wait_end(w, id, &r);
+    CHECK(ev->type == BC_EV_DONE && ev->stats.new_tokens > 0 && r.bad_utf8 == 0,
+          "demo reply: %d tokens, whole UTF-8 in every event", ev->stats.new_tokens);
+    bc_event_free(ev);
+    s.max_new_tokens = 200;
+    id = bc_worker_generate(w, &m, 1, &s);
+    int texts = 0;
+    for (;;) {
+        ev = bc_worker_wait_event(w);
+        if (ev->request_id == id && ev->type == BC_EV_TEXT && ++texts == 2) bc_worker_cancel(w);
+        if (ev->request_id == id && (ev->type == BC_EV_DONE || ev->type == BC_EV_ERROR)) break;
+        bc_event_free(ev);
+    }
+    CHECK(ev->type == BC_EV_DONE && (ev->stats.stop == BC_STOP_CANCELLED || ev->stats.new_tokens < 200),
+          "demo reply cancelled after %d tokens", ev->stats.new_tokens);
+    bc_event_free(ev);
+    bc_worker_stop(w);
+}
+
 int main(void) {
     setenv("BC_FAKE_REPLY", REPLY, 1);
     setenv("BC_FAKE_DELAY_MS", "0", 1);
@@ -326,5 +364,6 @@ int main(void) {
     test_worker_basics();
     test_cancel();
     test_interleavings();
+    test_demo_engine();
     return bc_test_done();
 }
