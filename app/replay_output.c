@@ -264,7 +264,8 @@ static void agreement(char *buf, size_t len, const bc_replay_entry *first, const
     else {
         const char *unit;
         size_t n = common_prefix(first->text, e->text, tok, &unit);
-        if (n) snprintf(buf, len, "same first %zu %s", n, unit);
+        if (n == 1) snprintf(buf, len, "same first %s", !strcmp(unit, "tokens") ? "token" : "character");
+        else if (n) snprintf(buf, len, "same first %zu %s", n, unit);
         else snprintf(buf, len, "differs");
     }
 }
