@@ -21,7 +21,7 @@ typedef enum opt_id {
     OPT_MODEL, OPT_BACKEND, OPT_QUANT, OPT_CONFIG, OPT_SYSTEM, OPT_FILE,
     OPT_SESSION, OPT_OUTPUT, OPT_FORMAT, OPT_REPLAY, OPT_THEME, OPT_N, OPT_TEMP,
     OPT_TOPK, OPT_TOPP, OPT_PENALTY, OPT_SEED, OPT_THREADS, OPT_CTX, OPT_RAW,
-    OPT_PIECES, OPT_TOKENIZER, OPT_HELP, OPT_VERSION,
+    OPT_PIECES, OPT_TOKENIZER, OPT_HELP, OPT_VERSION, OPT_MATRIX,
 } opt_id;
 
 typedef struct opt_spec {
@@ -45,6 +45,8 @@ static const opt_spec OPTIONS[] = {
     {OPT_SESSION, 0, "session", "NAME|FILE", M(BC_MODE_DEFAULT), "resume a saved conversation"},
     {OPT_OUTPUT, 'o', "output", "FILE", M(BC_MODE_REPLAY), "write the transcript to FILE"},
     {OPT_FORMAT, 0, "format", "md|yaml|jsonl", M(BC_MODE_REPLAY), "transcript format (default md)"},
+    {OPT_MATRIX, 0, "matrix", "KEY=V1,V2,...", M(BC_MODE_REPLAY),
+     "run once per value of model, quant or backend; write a side-by-side report"},
     {OPT_REPLAY, 0, "replay", "SCRIPT", M(BC_MODE_DEFAULT), "play a replay script visibly in the TUI"},
     {OPT_THEME, 0, "theme", "NAME", M(BC_MODE_DEFAULT), "colour theme (dark, light, high-contrast, mono)"},
     {OPT_N, 'n', "max-new-tokens", "N", CHAT_MODES | M(BC_MODE_BENCH), "stop after N new tokens"},
@@ -187,6 +189,7 @@ static int apply(bc_options *o, const opt_spec *sp, const char *v, char *why, si
         if (one_of(v, FORMATS)) return BAD("--format: '%s' is not one of md, yaml, jsonl", v);
         o->format = v; break;
     case OPT_REPLAY: o->replay = v; break;
+    case OPT_MATRIX: o->matrix = v; break;
     case OPT_THEME: o->theme = v; break;
     case OPT_N:
         if (parse_int(v, 1, 1 << 20, &o->n_predict)) return BAD("-n: '%s' is not a whole number from 1 to 1048576", v);

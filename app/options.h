@@ -32,6 +32,7 @@ typedef struct bc_options {
     const char *output;       /* -o FILE (replay) */
     const char *format;       /* --format md|yaml|jsonl (replay) */
     const char *replay;       /* --replay SCRIPT (TUI plays a script visibly) */
+    const char *matrix;       /* --matrix KEY=V1,V2 (replay: one run per value) */
     const char *theme;        /* --theme NAME */
     int n_predict;            /* -n: max new tokens; BC_UNSET_INT */
     float temperature;        /* --temp; NAN = unset */

@@ -1,0 +1,508 @@
+/* bc_session: YAML conversation files, written atomically after every message. */
+#include "session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* ---- paths and atomic writes ------------------------------------------- */
+
+static int mkdirs(char *path, bc_error *err) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        int rc = mkdir(path, 0700);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST) return bc_errorf(err, "%s: cannot create: %s", path, strerror(errno));
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return bc_errorf(err, "%s: cannot create: %s", path, strerror(errno));
+    return 0;
+}
+
+char *bc_sessions_dir(bc_error *err) {
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    char buf[4096];
+    if (xdg && xdg[0] == '/') snprintf(buf, sizeof buf, "%s/baichuan-chat/sessions", xdg);
+    else if (home && *home) snprintf(buf, sizeof buf, "%s/.local/share/baichuan-chat/sessions", home);
+    else {
+        bc_errorf(err, "sessions: neither XDG_DATA_HOME nor HOME is set");
+        return NULL;
+    }
+    if (mkdirs(buf, err) != 0) return NULL;
+    return strdup(buf);
+}
+
+static void fsync_dir_of(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    fsync(fd); /* some filesystems cannot sync a directory (EINVAL): ignore */
+    close(fd);
+}
+
+int bc_write_file_atomic(const char *path, const char *data, size_t len, bc_error *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return bc_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
+    const char *step = "write";
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) goto fail;
+        off += (size_t)w;
+    }
+    step = "fsync";
+    if (fsync(fd) != 0) goto fail;
+    step = "close";
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    step = "rename";
+    if (rename(tmp, path) != 0) goto fail;
+    fsync_dir_of(path);
+    return 0;
+fail:;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    return bc_errorf(err, "%s: %s failed: %s", path, step, strerror(e));
+}
+
+/* ---- the in-memory session ---------------------------------------------- */
+
+bc_session *bc_session_new(const char *dir, bc_error *err) {
+    static unsigned counter;
+    bc_session *s = calloc(1, sizeof *s);
+    char name[4200];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(name, sizeof name, "%s/%s-%ld-%u.yaml", dir, stamp, (long)getpid(), counter++);
+    if (!s || !(s->path = strdup(name))) {
+        free(s);
+        bc_errorf(err, "session: out of memory");
+        return NULL;
+    }
+    s->created = now;
+    return s;
+}
+
+static void msg_free(bc_session_msg *m) {
+    free(m->content);
+    free(m->model);
+    free(m->backend);
+    free(m->quant);
+    free(m->stop);
+    memset(m, 0, sizeof *m);
+}
+
+void bc_session_free(bc_session *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++) msg_free(&s->msgs[i]);
+    free(s->msgs);
+    free(s->path);
+    free(s->title);
+    free(s);
+}
+
+int bc_session_add(bc_session *s, bc_role role, const char *content, bc_error *err) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        bc_session_msg *m = realloc(s->msgs, cap * sizeof *m);
+        if (!m) return bc_errorf(err, "session: out of memory");
+        s->msgs = m;
+        s->cap = cap;
+    }
+    bc_session_msg *m = &s->msgs[s->n];
+    memset(m, 0, sizeof *m);
+    m->role = role;
+    m->time = time(NULL);
+    if (!(m->content = strdup(content ? content : ""))) return bc_errorf(err, "session: out of memory");
+    return (int)s->n++;
+}
+
+static void set_str(char **dst, const char *v) {
+    free(*dst);
+    *dst = v ? strdup(v) : NULL;
+}
+
+void bc_session_set_meta(bc_session *s, size_t i, const char *model, const char *backend,
+                         const char *quant, const bc_sampling *params, const char *stop) {
+    if (i >= s->n) return;
+    bc_session_msg *m = &s->msgs[i];
+    set_str(&m->model, model);
+    set_str(&m->backend, backend);
+    set_str(&m->quant, quant);
+    set_str(&m->stop, stop);
+    m->has_params = params != NULL;
+    if (params) m->params = *params;
+    m->time = time(NULL);
+}
+
+int bc_session_set_content(bc_session *s, size_t i, const char *content, bc_error *err) {
+    if (i >= s->n) return bc_errorf(err, "session: no message %zu", i);
+    char *c = strdup(content);
+    if (!c) return bc_errorf(err, "session: out of memory");
+    free(s->msgs[i].content);
+    s->msgs[i].content = c;
+    return 0;
+}
+
+void bc_session_truncate(bc_session *s, size_t i) {
+    while (s->n > i) msg_free(&s->msgs[--s->n]);
+}
+
+int bc_session_set_title(bc_session *s, const char *title, bc_error *err) {
+    char *t = strdup(title);
+    if (!t) return bc_errorf(err, "session: out of memory");
+    free(s->title);
+    s->title = t;
+    return 0;
+}
+
+void bc_session_display_title(const bc_session *s, char *buf, size_t len) {
+    const char *t = s->title;
+    for (size_t i = 0; !t && i < s->n; i++)
+        if (s->msgs[i].role == BC_ROLE_USER) t = s->msgs[i].content;
+    if (!t) t = "(empty)";
+    while (*t == ' ' || *t == '\n') t++;
+    size_t n = strcspn(t, "\n");
+    if (n >= len) n = len - 1;
+    memcpy(buf, t, n);
+    buf[n] = 0;
+}
+
+/* ---- writing YAML ------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static int sb_write(void *data, unsigned char *buf, size_t size) {
+    sbuf *b = data;
+    if (b->len + size + 1 > b->cap) {
+        size_t cap = (b->len + size + 1) * 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->oom = 1;
+            return 0;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, buf, size);
+    b->len += size;
+    b->s[b->len] = 0;
+    return 1;
+}
+
+static const char *ROLE_NAMES[] = {"system", "user", "assistant"};
+
+static void iso_time(time_t t, char *buf, size_t len) {
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int emit_scalar(yaml_emitter_t *em, const char *v, yaml_scalar_style_t style) {
+    yaml_event_t ev;
+    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)v, (int)strlen(v), 1, 1, style);
+    return yaml_emitter_emit(em, &ev);
+}
+
+static int emit_kv(yaml_emitter_t *em, const char *k, const char *v) {
+    if (!v) return 1;
+    /* Text with line breaks reads best as a literal block. */
+    yaml_scalar_style_t st = strchr(v, '\n') ? YAML_LITERAL_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE;
+    return emit_scalar(em, k, YAML_PLAIN_SCALAR_STYLE) && emit_scalar(em, v, st);
+}
+
+static int emit_num(yaml_emitter_t *em, const char *k, const char *fmt, double v) {
+    char b[64];
+    snprintf(b, sizeof b, fmt, v);
+    return emit_kv(em, k, b);
+}
+
+static int emit_map(yaml_emitter_t *em, int start) {
+    yaml_event_t ev;
+    if (start) yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+    else yaml_mapping_end_event_initialize(&ev);
+    return yaml_emitter_emit(em, &ev);
+}
+
+static int emit_message(yaml_emitter_t *em, const bc_session_msg *m) {
+    char t[40];
+    iso_time(m->time, t, sizeof t);
+    int ok = emit_map(em, 1) && emit_kv(em, "role", ROLE_NAMES[m->role]) && emit_kv(em, "time", t);
+    ok = ok && emit_kv(em, "model", m->model) && emit_kv(em, "backend", m->backend) &&
+         emit_kv(em, "quant", m->quant) && emit_kv(em, "stop", m->stop);
+    if (ok && m->has_params) {
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->params.seed);
+        ok = emit_scalar(em, "params", YAML_PLAIN_SCALAR_STYLE) && emit_map(em, 1) &&
+             emit_num(em, "temperature", "%g", m->params.temperature) &&
+             emit_num(em, "top_k", "%.0f", m->params.top_k) &&
+             emit_num(em, "top_p", "%g", m->params.top_p) &&
+             emit_num(em, "repetition_penalty", "%g", m->params.repetition_penalty) &&
+             emit_num(em, "max_new_tokens", "%.0f", m->params.max_new_tokens) &&
+             emit_kv(em, "seed", seed) && emit_map(em, 0);
+    }
+    return ok && emit_kv(em, "content", m->content) && emit_map(em, 0);
+}
+
+int bc_session_save(const bc_session *s, const char *path, bc_error *err) {
+    if (!path) path = s->path;
+    yaml_emitter_t em;
+    yaml_event_t ev;
+    sbuf b = {0};
+    yaml_emitter_initialize(&em);
+    yaml_emitter_set_output(&em, sb_write, &b);
+    yaml_emitter_set_unicode(&em, 1);
+    yaml_emitter_set_width(&em, -1);
+    char created[40];
+    iso_time(s->created, created, sizeof created);
+    yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+    int ok = yaml_emitter_emit(&em, &ev);
+    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+    ok = ok && yaml_emitter_emit(&em, &ev) && emit_map(&em, 1) &&
+         emit_kv(&em, "format", "baichuan-chat session 1") && emit_kv(&em, "title", s->title) &&
+         emit_kv(&em, "created", created) && emit_scalar(&em, "messages", YAML_PLAIN_SCALAR_STYLE);
+    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+    ok = ok && yaml_emitter_emit(&em, &ev);
+    for (size_t i = 0; ok && i < s->n; i++) ok = emit_message(&em, &s->msgs[i]);
+    yaml_sequence_end_event_initialize(&ev);
+    ok = ok && yaml_emitter_emit(&em, &ev) && emit_map(&em, 0);
+    yaml_document_end_event_initialize(&ev, 1);
+    ok = ok && yaml_emitter_emit(&em, &ev);
+    yaml_stream_end_event_initialize(&ev);
+    ok = ok && yaml_emitter_emit(&em, &ev) && yaml_emitter_flush(&em);
+    int rc;
+    if (!ok || b.oom)
+        rc = bc_errorf(err, "%s: cannot format the session: %s", path,
+                       em.problem ? em.problem : "out of memory");
+    else
+        rc = bc_write_file_atomic(path, b.s, b.len, err);
+    yaml_emitter_delete(&em);
+    free(b.s);
+    return rc;
+}
+
+int bc_session_export_md(const bc_session *s, const char *path, bc_error *err) {
+    sbuf b = {0};
+    char title[256];
+    bc_session_display_title(s, title, sizeof title);
+    unsigned char head[400];
+    int n = snprintf((char *)head, sizeof head, "# %s\n\n", title);
+    sb_write(&b, head, (size_t)n);
+    static const char *HEADS[] = {"**System:**\n\n", "**You:**\n\n", "**Assistant:**\n\n"};
+    for (size_t i = 0; i < s->n; i++) {
+        sb_write(&b, (unsigned char *)HEADS[s->msgs[i].role], strlen(HEADS[s->msgs[i].role]));
+        sb_write(&b, (unsigned char *)s->msgs[i].content, strlen(s->msgs[i].content));
+        sb_write(&b, (unsigned char *)"\n\n", 2);
+    }
+    int rc = b.oom ? bc_errorf(err, "%s: out of memory", path)
+                   : bc_write_file_atomic(path, b.s ? b.s : "", b.len, err);
+    free(b.s);
+    return rc;
+}
+
+/* ---- reading YAML ------------------------------------------------------- */
+
+static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *map, const char *key) {
+    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(d, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
+            return yaml_document_get_node(d, p->value);
+    }
+    return NULL;
+}
+
+static const char *scalar(yaml_node_t *n) {
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static time_t parse_time(const char *v) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!v || !strptime(v, "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
+    return timegm(&tm);
+}
+
+static int bad(bc_error *err, const char *path, yaml_node_t *n, const char *what) {
+    if (n)
+        return bc_errorf(err, "%s:%zu:%zu: %s", path, n->start_mark.line + 1, n->start_mark.column + 1,
+                         what);
+    return bc_errorf(err, "%s: %s", path, what);
+}
+
+static int read_params(yaml_document_t *d, yaml_node_t *pn, bc_sampling *p) {
+    const char *v;
+    if ((v = scalar(map_get(d, pn, "temperature")))) p->temperature = strtof(v, NULL);
+    if ((v = scalar(map_get(d, pn, "top_k")))) p->top_k = atoi(v);
+    if ((v = scalar(map_get(d, pn, "top_p")))) p->top_p = strtof(v, NULL);
+    if ((v = scalar(map_get(d, pn, "repetition_penalty")))) p->repetition_penalty = strtof(v, NULL);
+    if ((v = scalar(map_get(d, pn, "max_new_tokens")))) p->max_new_tokens = atoi(v);
+    if ((v = scalar(map_get(d, pn, "seed")))) p->seed = strtoull(v, NULL, 10);
+    return 0;
+}
+
+static int read_message(const char *path, yaml_document_t *d, yaml_node_t *mn, bc_session *s,
+                        bc_error *err) {
+    if (!mn || mn->type != YAML_MAPPING_NODE) return bad(err, path, mn, "a message must be a mapping");
+    const char *role = scalar(map_get(d, mn, "role"));
+    const char *content = scalar(map_get(d, mn, "content"));
+    int r = -1;
+    for (int i = 0; role && i < 3; i++)
+        if (!strcmp(role, ROLE_NAMES[i])) r = i;
+    if (r < 0) return bad(err, path, mn, "message: 'role' must be system, user or assistant");
+    if (!content) return bad(err, path, mn, "message: 'content' is missing");
+    int i = bc_session_add(s, (bc_role)r, content, err);
+    if (i < 0) return -1;
+    bc_session_msg *m = &s->msgs[i];
+    m->time = parse_time(scalar(map_get(d, mn, "time")));
+    set_str(&m->model, scalar(map_get(d, mn, "model")));
+    set_str(&m->backend, scalar(map_get(d, mn, "backend")));
+    set_str(&m->quant, scalar(map_get(d, mn, "quant")));
+    set_str(&m->stop, scalar(map_get(d, mn, "stop")));
+    yaml_node_t *pn = map_get(d, mn, "params");
+    if (pn && pn->type == YAML_MAPPING_NODE) m->has_params = !read_params(d, pn, &m->params);
+    return 0;
+}
+
+int bc_session_load(const char *path, bc_session **out, bc_error *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return bc_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        bc_errorf(err, "%s:%zu:%zu: not valid YAML: %s", path, parser.problem_mark.line + 1,
+                  parser.problem_mark.column + 1, parser.problem ? parser.problem : "?");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        return -1;
+    }
+    int rc = 0;
+    bc_session *s = calloc(1, sizeof *s);
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_node_t *msgs = map_get(&doc, root, "messages");
+    if (!s || !(s->path = strdup(path))) rc = bc_errorf(err, "%s: out of memory", path);
+    else if (!root || root->type != YAML_MAPPING_NODE) rc = bad(err, path, root, "not a session (expected a mapping)");
+    else if (!msgs || msgs->type != YAML_SEQUENCE_NODE)
+        rc = bad(err, path, root, "not a session: 'messages' list is missing");
+    if (rc == 0) {
+        const char *t = scalar(map_get(&doc, root, "title"));
+        if (t) set_str(&s->title, t);
+        s->created = parse_time(scalar(map_get(&doc, root, "created")));
+        for (yaml_node_item_t *it = msgs->data.sequence.items.start;
+             rc == 0 && it < msgs->data.sequence.items.top; it++)
+            rc = read_message(path, &doc, yaml_document_get_node(&doc, *it), s, err);
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    if (rc != 0) {
+        bc_session_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+static int by_modified_desc(const void *a, const void *b) {
+    const bc_session_entry *x = a, *y = b;
+    if (x->modified != y->modified) return x->modified < y->modified ? 1 : -1;
+    return strcmp(y->path, x->path);
+}
+
+int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error *err) {
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return bc_errorf(err, "%s: cannot list: %s", dir, strerror(errno));
+    size_t cap = 0;
+    bc_session_entry *v = NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") || de->d_name[0] == '.') continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            bc_session_entry *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) break;
+            v = nv;
+        }
+        bc_session_entry *e = &v[*n];
+        memset(e, 0, sizeof *e);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        e->path = strdup(path);
+        e->modified = st.st_mtime;
+        bc_session *s;
+        bc_error lerr;
+        bc_error_clear(&lerr);
+        if (bc_session_load(path, &s, &lerr) == 0) {
+            char t[200];
+            bc_session_display_title(s, t, sizeof t);
+            e->title = strdup(t);
+            e->created = s->created;
+            const char *model = "";
+            for (size_t i = 0; i < s->n; i++)
+                if (s->msgs[i].model) model = s->msgs[i].model;
+            e->model = strdup(model);
+            bc_session_free(s);
+        } else {
+            e->corrupt = true;
+            e->title = strdup(lerr.msg);
+            e->model = strdup("");
+            e->created = st.st_mtime;
+        }
+        if (!e->path || !e->title || !e->model) {
+            free(e->path);
+            free(e->title);
+            free(e->model);
+            continue;
+        }
+        (*n)++;
+    }
+    closedir(d);
+    if (*n) qsort(v, *n, sizeof *v, by_modified_desc);
+    *out = v;
+    return 0;
+}
+
+void bc_session_list_free(bc_session_entry *e, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].path);
+        free(e[i].title);
+        free(e[i].model);
+    }
+    free(e);
+}

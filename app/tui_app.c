@@ -1,0 +1,609 @@
+/* The TUI: one thread owns curses and readline; it polls the terminal, the
+ * worker's wake fd and a SIGWINCH self-pipe, drains the events, updates the
+ * model (transcript, session, status) and draws at most one frame per 33 ms. */
+#include "tui_app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <ncursesw/curses.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fake_engine.h"
+#include "model_config.h"
+#include "input.h"
+#include "model_path.h"
+
+static int winch_pipe[2] = {-1, -1};
+static bc_tui *the_tui; /* for the readline callbacks */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void on_winch(int sig) {
+    (void)sig;
+    int e = errno;
+    ssize_t w = write(winch_pipe[1], "w", 1);
+    (void)w;
+    errno = e;
+}
+
+/* ---- status and transcript helpers -------------------------------------- */
+
+void bc_tui_status(bc_tui *t, bool error, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->message, sizeof t->message, fmt, ap);
+    va_end(ap);
+    t->message_is_error = error;
+    t->dirty = true;
+}
+
+void bc_tui_info(bc_tui *t, bc_msg_kind kind, const char *fmt, ...) {
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    bc_transcript_add(t->transcript, kind, NULL, buf);
+    bc_transcript_scroll_end(t->transcript);
+    t->dirty = true;
+}
+
+static void assistant_header(const bc_session_msg *m, char *buf, size_t len) {
+    snprintf(buf, len, "Assistant · %s%s", m->model ? m->model : "?",
+             m->stop && !strcmp(m->stop, "cancelled") ? " · stopped" :
+             m->stop && !strcmp(m->stop, "error") ? " · failed" : "");
+}
+
+void bc_tui_rebuild_transcript(bc_tui *t) {
+    bc_transcript_clear(t->transcript);
+    for (size_t i = 0; i < t->session->n; i++) {
+        const bc_session_msg *m = &t->session->msgs[i];
+        char head[300];
+        if (m->role == BC_ROLE_SYSTEM) snprintf(head, sizeof head, "System prompt");
+        else if (m->role == BC_ROLE_USER) snprintf(head, sizeof head, "You");
+        else assistant_header(m, head, sizeof head);
+        bc_transcript_add(t->transcript, m->role == BC_ROLE_SYSTEM ? BC_MSG_SYSTEM
+                                         : m->role == BC_ROLE_USER ? BC_MSG_USER : BC_MSG_ASSISTANT,
+                          head, m->content);
+    }
+    bc_transcript_scroll_end(t->transcript);
+    t->dirty = true;
+}
+
+void bc_tui_save(bc_tui *t) {
+    if (t->session->n == 0) return;
+    bc_error err;
+    bc_error_clear(&err);
+    if (bc_session_save(t->session, NULL, &err) != 0) bc_tui_status(t, true, "%s", err.msg);
+}
+
+static void free_history(bc_tui *t) {
+    bc_session_list_free(t->entries, t->n_entries);
+    for (size_t i = 0; i < t->n_entries; i++) free(t->item_details[i]);
+    free(t->item_details);
+    free(t->items);
+    t->entries = NULL;
+    t->items = NULL;
+    t->item_details = NULL;
+    t->n_entries = 0;
+}
+
+void bc_tui_refresh_history(bc_tui *t) {
+    free_history(t);
+    bc_error err;
+    bc_error_clear(&err);
+    if (bc_session_list(t->sessions_dir, &t->entries, &t->n_entries, &err) != 0) {
+        bc_tui_status(t, true, "%s", err.msg);
+        return;
+    }
+    t->items = calloc(t->n_entries ? t->n_entries : 1, sizeof *t->items);
+    t->item_details = calloc(t->n_entries ? t->n_entries : 1, sizeof *t->item_details);
+    if (!t->items || !t->item_details) {
+        free_history(t);
+        return;
+    }
+    for (size_t i = 0; i < t->n_entries; i++) {
+        char date[32], buf[400];
+        struct tm tm;
+        time_t when = t->entries[i].created ? t->entries[i].created : t->entries[i].modified;
+        localtime_r(&when, &tm);
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+        snprintf(buf, sizeof buf, "%s%s%s", date, t->entries[i].model[0] ? " · " : "", t->entries[i].model);
+        t->item_details[i] = strdup(buf);
+        t->items[i].title = t->entries[i].title;
+        t->items[i].detail = t->item_details[i] ? t->item_details[i] : "";
+        t->items[i].corrupt = t->entries[i].corrupt;
+        t->items[i].current = !strcmp(t->entries[i].path, t->session->path);
+    }
+    if (t->selected >= t->n_entries) t->selected = t->n_entries ? t->n_entries - 1 : 0;
+    t->dirty = true;
+}
+
+void bc_tui_open_session(bc_tui *t, bc_session *s) {
+    bc_tui_cancel(t);
+    bc_session_free(t->session);
+    t->session = s;
+    bc_worker_reset(t->worker);
+    bc_tui_rebuild_transcript(t);
+    bc_tui_refresh_history(t);
+}
+
+/* ---- talking to the worker ---------------------------------------------- */
+
+void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *quant) {
+    bc_tui_cancel(t);
+    snprintf(t->model, sizeof t->model, "%s", model);
+    snprintf(t->backend, sizeof t->backend, "%s", backend);
+    snprintf(t->quant, sizeof t->quant, "%s", quant);
+    /* Resolve here (directory, HF cache id, demo) so that a bad name is one
+     * status message and the loaded model stays. */
+    char *dir = NULL;
+    bc_error err;
+    bc_error_clear(&err);
+    if (!bc_fake_engine_wanted(model) && bc_model_resolve(model, &dir, &err) != 0) {
+        bc_tui_status(t, true, "%s", err.msg);
+        if (t->have_model) {
+            snprintf(t->model, sizeof t->model, "%s", t->info.model_name);
+            snprintf(t->backend, sizeof t->backend, "%s", t->info.backend);
+            snprintf(t->quant, sizeof t->quant, "%s", t->info.quant);
+        }
+        return;
+    }
+    t->load_id = bc_worker_load(t->worker, dir ? dir : model, backend, quant, t->threads);
+    free(dir);
+    t->load_fraction = 0;
+    t->load_failed = false;
+    bc_tui_status(t, false, "loading %s…", model);
+}
+
+void bc_tui_cancel(bc_tui *t) {
+    if (t->gen_id) bc_worker_cancel(t->worker);
+}
+
+void bc_tui_send(bc_tui *t) {
+    size_t n = t->session->n;
+    if (!n || t->session->msgs[n - 1].role != BC_ROLE_USER) return;
+    if (t->gen_id || t->load_id || !t->have_model) {
+        if (!t->have_model && !t->load_id) bc_tui_status(t, true, "no model is loaded (try /model demo)");
+        else t->send_when_ready = true; /* see on_ready */
+        return;
+    }
+    t->send_when_ready = false;
+    /* The default reply length must leave room for the prompt in a small
+     * context (the demo model has 1024 tokens). */
+    bc_sampling sp = t->sampling;
+    if (!t->max_new_set && t->info.context_max > 0 && sp.max_new_tokens > t->info.context_max / 2)
+        sp.max_new_tokens = t->info.context_max / 2;
+    bc_message *msgs = calloc(n, sizeof *msgs);
+    if (!msgs) return;
+    for (size_t i = 0; i < n; i++) {
+        msgs[i].role = t->session->msgs[i].role;
+        msgs[i].content = t->session->msgs[i].content;
+    }
+    t->gen_id = bc_worker_generate(t->worker, msgs, n, &sp);
+    free(msgs);
+    t->reply_len = 0;
+    if (t->reply) t->reply[0] = 0;
+    char head[300];
+    snprintf(head, sizeof head, "Assistant · %s", t->info.model_name);
+    t->reply_index = bc_transcript_add(t->transcript, BC_MSG_ASSISTANT, head, "");
+    bc_transcript_scroll_end(t->transcript);
+    t->dirty = true;
+}
+
+/* The reply ended (done, cancelled or failed): it joins the session, which is
+ * saved at once, even when it is partial. */
+static void finish_reply(bc_tui *t, const char *stop) {
+    if (t->reply_len > 0 || strcmp(stop, "error")) {
+        bc_error err;
+        int i = bc_session_add(t->session, BC_ROLE_ASSISTANT, t->reply ? t->reply : "", &err);
+        if (i >= 0) {
+            bc_session_set_meta(t->session, (size_t)i, t->info.model_name, t->info.backend,
+                                t->info.quant, &t->sampling, stop);
+            char head[300];
+            assistant_header(&t->session->msgs[i], head, sizeof head);
+            bc_transcript_set_header(t->transcript, t->reply_index, head);
+        }
+        bc_tui_save(t);
+        bc_tui_refresh_history(t);
+    } else {
+        bc_transcript_truncate(t->transcript, t->reply_index);
+    }
+    t->gen_id = 0;
+    t->dirty = true;
+}
+
+static void add_reply_text(bc_tui *t, const char *s, size_t n) {
+    if (t->reply_len + n + 1 > t->reply_cap) {
+        size_t cap = (t->reply_len + n + 1) * 2;
+        char *p = realloc(t->reply, cap);
+        if (!p) return;
+        t->reply = p;
+        t->reply_cap = cap;
+    }
+    memcpy(t->reply + t->reply_len, s, n);
+    t->reply_len += n;
+    t->reply[t->reply_len] = 0;
+    bc_transcript_append(t->transcript, t->reply_index, s, n);
+    t->dirty = true;
+}
+
+static const char *stop_name(bc_stop_reason r) {
+    switch (r) {
+    case BC_STOP_EOS: return "eos";
+    case BC_STOP_LENGTH: return "length";
+    case BC_STOP_CANCELLED: return "cancelled";
+    case BC_STOP_CONTEXT: return "context";
+    }
+    return "eos";
+}
+
+/* The worker became free: send what waits (a line typed while busy). */
+static void on_ready(bc_tui *t) {
+    if (t->gen_id || t->load_id || !t->have_model) return;
+    if (t->queued_line) {
+        char *line = t->queued_line;
+        t->queued_line = NULL;
+        bc_tui_command(t, line);
+        free(line);
+    } else if (t->send_when_ready) {
+        bc_tui_send(t); /* a message sent while the model was loading */
+    }
+}
+
+static void handle_event(bc_tui *t, bc_event *ev) {
+    switch (ev->type) {
+    case BC_EV_LOAD_PROGRESS:
+        if (ev->request_id == t->load_id && ev->bytes_total)
+            t->load_fraction = (double)ev->bytes_done / (double)ev->bytes_total;
+        break;
+    case BC_EV_LOADED:
+        t->info = ev->info;
+        t->have_model = true;
+        if (ev->request_id == t->load_id) {
+            t->load_id = 0;
+            if (t->load_failed)
+                bc_tui_info(t, BC_MSG_INFO, "Still using %s (%s, %s).", ev->info.model_name,
+                            ev->info.backend, ev->info.quant);
+            else if (!t->message_is_error)
+                bc_tui_status(t, false, "loaded %s (%s, %s)", ev->info.model_name, ev->info.backend,
+                              ev->info.quant);
+        }
+        break;
+    case BC_EV_UNLOADED:
+        t->have_model = false;
+        if (ev->request_id == t->load_id) t->load_id = 0;
+        break;
+    case BC_EV_TEXT:
+        if (ev->request_id == t->gen_id) add_reply_text(t, ev->text, ev->text_len);
+        break;
+    case BC_EV_DONE:
+        if (ev->request_id != t->gen_id) break;
+        t->last_stats = ev->stats;
+        t->have_stats = true;
+        finish_reply(t, stop_name(ev->stats.stop));
+        if (ev->stats.stop == BC_STOP_CANCELLED) bc_tui_status(t, false, "stopped; the partial reply is kept");
+        break;
+    case BC_EV_ERROR:
+        if (ev->request_kind == BC_REQ_GENERATE && ev->request_id == t->gen_id) {
+            finish_reply(t, "error");
+            bc_tui_info(t, BC_MSG_ERROR, "Error: %s", ev->message);
+            bc_tui_status(t, true, "%s", ev->message);
+        } else if (ev->request_kind == BC_REQ_LOAD) {
+            if (ev->request_id == t->load_id) t->load_failed = true;
+            bc_tui_info(t, BC_MSG_ERROR, "Cannot load: %s", ev->message);
+            bc_tui_status(t, true, "%s", ev->message);
+        }
+        break;
+    }
+    t->dirty = true;
+}
+
+/* ---- input callbacks ---------------------------------------------------- */
+
+static void on_line(void *user, char *line) {
+    bc_tui *t = user;
+    if (!line) { /* Ctrl-D at an empty line */
+        t->quit = true;
+        return;
+    }
+    bool blank = strspn(line, " \t\n") == strlen(line);
+    if (!blank) {
+        if ((t->gen_id || t->load_id) && !bc_is_command(line)) {
+            free(t->queued_line);
+            t->queued_line = line;
+            bc_tui_status(t, false, "queued: sent when the reply ends (Ctrl-C stops it)");
+            return;
+        }
+        bc_tui_command(t, line);
+    }
+    free(line);
+}
+
+static void on_action(void *user, bc_input_action a) {
+    bc_tui *t = user;
+    int page = bc_view_transcript_rows() - 2;
+    switch (a) {
+    case BC_ACT_INTERRUPT: {
+        double now = now_s();
+        if (t->gen_id) {
+            bc_tui_cancel(t);
+            bc_tui_status(t, false, "stopping…");
+        } else if (!bc_input_empty()) {
+            bc_input_set_text("");
+        } else if (now - t->last_interrupt < 1.0) {
+            t->quit = true;
+        } else {
+            bc_tui_status(t, false, "press Ctrl-C again to quit (or Ctrl-D, /quit)");
+        }
+        t->last_interrupt = t->gen_id ? 0 : now;
+        break;
+    }
+    case BC_ACT_HELP: t->show_help = true; break;
+    case BC_ACT_TOGGLE_FOCUS:
+        t->show_history = true;
+        t->focus_history = !t->focus_history;
+        if (t->focus_history) bc_tui_refresh_history(t);
+        break;
+    case BC_ACT_PAGE_UP: bc_transcript_scroll(t->transcript, -page, bc_view_transcript_rows()); break;
+    case BC_ACT_PAGE_DOWN: bc_transcript_scroll(t->transcript, page, bc_view_transcript_rows()); break;
+    case BC_ACT_HOME: bc_transcript_scroll_home(t->transcript); break;
+    case BC_ACT_END: bc_transcript_scroll_end(t->transcript); break;
+    case BC_ACT_WHEEL_UP: bc_transcript_scroll(t->transcript, -3, bc_view_transcript_rows()); break;
+    case BC_ACT_WHEEL_DOWN: bc_transcript_scroll(t->transcript, 3, bc_view_transcript_rows()); break;
+    }
+    t->dirty = true;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void draw(bc_tui *t) {
+    size_t nh;
+    const char *const *help = bc_tui_help_lines(&nh);
+    bc_view_state v = {
+        .transcript = t->transcript, .theme = &t->theme,
+        .show_history = t->show_history, .focus_history = t->focus_history,
+        .items = t->items, .n_items = t->n_entries, .selected = t->selected,
+        .model = t->have_model ? t->info.model_name : t->model,
+        .backend = t->have_model ? t->info.backend : t->backend,
+        .quant = t->have_model ? t->info.quant : t->quant,
+        .mode = t->load_id ? BC_VIEW_LOADING : t->gen_id ? BC_VIEW_GENERATING
+              : t->have_model ? BC_VIEW_IDLE : BC_VIEW_NO_MODEL,
+        .load_fraction = t->load_fraction,
+        .message = t->message, .message_is_error = t->message_is_error,
+        .help_lines = t->show_help ? help : NULL, .n_help_lines = nh,
+    };
+    if (t->have_stats) {
+        const bc_gen_stats *s = &t->last_stats;
+        v.prompt_tps = s->prefill_seconds > 0 ? s->prefilled_tokens / s->prefill_seconds : 0;
+        v.decode_tps = s->decode_seconds > 0 ? s->new_tokens / s->decode_seconds : 0;
+        v.context_used = s->context_used;
+    }
+    v.context_max = t->have_model ? t->info.context_max : 0;
+    bc_view_draw(&v);
+}
+
+static void on_resize(void) {
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+        resizeterm(ws.ws_row, ws.ws_col);
+}
+
+static void handle_tty(bc_tui *t) {
+    unsigned char buf[4096];
+    ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
+    if (r <= 0) {
+        if (r == 0) t->quit = true;
+        return;
+    }
+    if (t->show_help) { /* any key closes the help */
+        t->show_help = false;
+        t->dirty = true;
+        return;
+    }
+    if (t->focus_history) bc_tui_pane_keys(t, buf, (size_t)r);
+    else bc_input_feed(buf, (size_t)r);
+}
+
+static void run_loop(bc_tui *t) {
+    const double frame = 1.0 / 30;
+    double next_frame = 0;
+    while (!t->quit) {
+        if (bc_input_dirty) t->dirty = true;
+        double now = now_s();
+        if (t->dirty && now >= next_frame) {
+            draw(t);
+            t->dirty = false;
+            next_frame = now + frame;
+        }
+        int timeout = -1;
+        if (t->dirty) timeout = (int)ceil((next_frame - now) * 1000);
+        if (timeout < -1) timeout = 0;
+        struct pollfd fds[3] = {
+            {.fd = STDIN_FILENO, .events = POLLIN},
+            {.fd = bc_worker_wake_fd(t->worker), .events = POLLIN},
+            {.fd = winch_pipe[0], .events = POLLIN},
+        };
+        int n = poll(fds, 3, timeout);
+        if (n < 0 && errno != EINTR) break;
+        if (n <= 0) continue;
+        if (fds[2].revents & POLLIN) {
+            char junk[64];
+            while (read(winch_pipe[0], junk, sizeof junk) > 0) {
+            }
+            on_resize();
+            t->dirty = true;
+        }
+        if (fds[1].revents & POLLIN) {
+            bc_worker_clear_wake(t->worker);
+            bc_event *ev;
+            while ((ev = bc_worker_next_event(t->worker))) {
+                handle_event(t, ev);
+                bc_event_free(ev);
+            }
+            on_ready(t);
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) handle_tty(t);
+    }
+}
+
+/* ---- setup and teardown ------------------------------------------------- */
+
+/* Configured values win; the rest are Baichuan2-Chat's generation_config
+ * (the loaded model's own file is not consulted: the worker owns it). */
+static void initial_sampling(const bc_app_config *cfg, bc_sampling *s) {
+    bc_generation_config gen;
+    bc_generation_config_defaults(&gen);
+    bc_app_config_sampling(cfg, &gen, (uint64_t)time(NULL), s);
+}
+
+/* --session NAME|FILE: a path, or a name in the sessions directory. */
+static bc_session *open_initial_session(bc_tui *t, const char *spec) {
+    bc_error err;
+    bc_error_clear(&err);
+    bc_session *s = NULL;
+    if (spec) {
+        char path[4200];
+        if (strchr(spec, '/')) snprintf(path, sizeof path, "%s", spec);
+        else snprintf(path, sizeof path, "%s/%s%s", t->sessions_dir, spec,
+                      strstr(spec, ".yaml") ? "" : ".yaml");
+        if (bc_session_load(path, &s, &err) == 0) return s;
+        bc_tui_status(t, true, "%s", err.msg);
+    }
+    s = bc_session_new(t->sessions_dir, &err);
+    return s;
+}
+
+static void write_tty(const char *s) {
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = write(STDOUT_FILENO, s, n);
+        if (w <= 0) break;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static int setup_signals(void) {
+    if (pipe(winch_pipe) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(winch_pipe[i], F_SETFL, O_NONBLOCK);
+        fcntl(winch_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_winch;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGWINCH, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int bc_tui_app_run(const bc_options *o) {
+    static bc_tui tui;
+    bc_tui *t = &tui;
+    the_tui = t;
+    bc_error err;
+    bc_error_clear(&err);
+    /* Configuration: defaults < user file < -c FILE < options. A broken file
+     * is reported on screen; the program starts with the layers that worked. */
+    bc_app_config cfg;
+    bc_error cfg_err;
+    bc_error_clear(&cfg_err);
+    bc_app_config_load(&cfg, o, &cfg_err);
+    initial_sampling(&cfg, &t->sampling);
+    t->threads = cfg.threads;
+    t->max_new_set = cfg.generation.max_new_tokens >= 0;
+    t->show_history = cfg.ui.history_pane;
+    if (setup_signals() != 0) {
+        fprintf(stderr, "baichuan-chat: cannot create a pipe\n");
+        return 1;
+    }
+    t->sessions_dir = cfg.paths.sessions ? strdup(cfg.paths.sessions) : bc_sessions_dir(&err);
+    if (!t->sessions_dir) {
+        fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+        return 1;
+    }
+    t->transcript = bc_transcript_new();
+    t->worker = bc_worker_start(&err);
+    if (!t->transcript || !t->worker) {
+        fprintf(stderr, "baichuan-chat: %s\n", err.msg[0] ? err.msg : "out of memory");
+        return 1;
+    }
+    t->session = open_initial_session(t, o->session);
+    if (!t->session) {
+        fprintf(stderr, "baichuan-chat: cannot create a session\n");
+        return 1;
+    }
+    if (cfg.system && t->session->n == 0) bc_session_add(t->session, BC_ROLE_SYSTEM, cfg.system, &err);
+
+    char theme_error[BC_ERROR_MAX] = "";
+    if (bc_theme_load(cfg.theme ? cfg.theme : "dark", &t->theme, &err) != 0)
+        snprintf(theme_error, sizeof theme_error, "%s", err.msg);
+    if (cfg.ui.ascii_borders) t->theme.ascii_borders = true;
+
+    initscr();
+    raw();
+    noecho();
+    nonl();
+    keypad(stdscr, FALSE);
+    if (has_colors()) {
+        start_color();
+        use_default_colors();
+    }
+    bc_theme_apply(&t->theme);
+    /* Bracketed paste and SGR mouse wheel reports (readline's own terminal
+     * setup is off, so the enable sequence is ours to send). */
+    write_tty(cfg.ui.mouse ? "\033[?2004h\033[?1000h\033[?1006h" : "\033[?2004h");
+
+    char *hist = cfg.paths.history ? strdup(cfg.paths.history) : bc_input_history_path();
+    bc_input_callbacks cb = {on_line, on_action, t};
+    bc_input_init(&cb, hist, STDIN_FILENO, &err);
+    free(hist);
+
+    bc_tui_rebuild_transcript(t);
+    bc_tui_refresh_history(t);
+    if (theme_error[0]) {
+        bc_tui_info(t, BC_MSG_ERROR, "Theme: %s (using mono)", theme_error);
+        bc_tui_status(t, true, "%s", theme_error);
+    }
+    if (cfg_err.msg[0]) bc_tui_info(t, BC_MSG_ERROR, "Configuration: %s", cfg_err.msg);
+    if (cfg.warnings) bc_tui_info(t, BC_MSG_INFO, "Configuration: %s", cfg.warnings);
+    bc_tui_load(t, cfg.model ? cfg.model : "demo", cfg.backend ? cfg.backend : "auto",
+                cfg.quant ? cfg.quant : "auto");
+    if (cfg_err.msg[0]) bc_tui_status(t, true, "configuration: %s", cfg_err.msg);
+    if (theme_error[0]) bc_tui_status(t, true, "%s", theme_error);
+    t->dirty = true;
+
+    run_loop(t);
+
+    write_tty("\033[?1006l\033[?1000l\033[?2004l");
+    bc_input_shutdown();
+    endwin();
+    bc_worker_cancel(t->worker);
+    bc_worker_stop(t->worker);
+    bc_session_free(t->session);
+    bc_transcript_free(t->transcript);
+    free_history(t);
+    free(t->sessions_dir);
+    free(t->reply);
+    free(t->queued_line);
+    free(t->rename_target);
+    bc_app_config_free(&cfg);
+    return 0;
+}

@@ -1,0 +1,76 @@
+/* The TUI application: wires the UI (ui/), the worker (inference/), the
+ * session store and the command table together. Internal to app/. */
+#ifndef BC_TUI_APP_H
+#define BC_TUI_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "commands.h"
+#include "options.h"
+#include "session.h"
+#include "theme.h"
+#include "transcript.h"
+#include "view.h"
+#include "worker.h"
+
+int bc_tui_app_run(const bc_options *o);
+
+typedef struct bc_tui {
+    bc_worker *worker;
+    bc_transcript *transcript;
+    bc_session *session;
+    char *sessions_dir;
+    bc_theme theme;
+    bc_sampling sampling;
+    int threads;
+
+    /* What is loaded (or being loaded). */
+    char model[512], backend[16], quant[16];      /* as requested */
+    bc_worker_info info;                          /* as reported */
+    bool have_model;
+    uint64_t load_id;                             /* running load, 0 = none */
+    double load_fraction;
+    bool load_failed;                             /* the running load reported an error */
+
+    /* The running reply. */
+    uint64_t gen_id;                              /* 0 = idle */
+    int reply_index;                              /* transcript index of the reply */
+    char *reply;                                  /* its text so far */
+    size_t reply_len, reply_cap;
+    bc_gen_stats last_stats;
+    bool have_stats;
+    bool send_when_ready;                         /* a user message waits for the model */
+    bool max_new_set;                             /* max_new_tokens chosen by the user */
+    char *queued_line;                            /* typed while busy; sent when idle */
+
+    /* Screen state. */
+    bool dirty, quit, show_history, focus_history, show_help;
+    char message[512];
+    bool message_is_error;
+    double last_interrupt;                        /* seconds, for double Ctrl-C */
+    bc_session_entry *entries;
+    size_t n_entries, selected;
+    bc_view_item *items;
+    char **item_details;
+    bool confirm_delete;
+    char *rename_target;                          /* path for /rename from the pane */
+} bc_tui;
+
+/* tui_app.c */
+void bc_tui_status(bc_tui *t, bool error, const char *fmt, ...) BC_PRINTF(3, 4);
+void bc_tui_info(bc_tui *t, bc_msg_kind kind, const char *fmt, ...) BC_PRINTF(3, 4);
+void bc_tui_rebuild_transcript(bc_tui *t);
+void bc_tui_send(bc_tui *t);           /* generate a reply to the session's last user message */
+void bc_tui_cancel(bc_tui *t);
+void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *quant);
+void bc_tui_save(bc_tui *t);
+void bc_tui_refresh_history(bc_tui *t);
+void bc_tui_open_session(bc_tui *t, bc_session *s);
+
+/* tui_cmds.c */
+void bc_tui_command(bc_tui *t, const char *line);
+void bc_tui_pane_keys(bc_tui *t, const unsigned char *b, size_t n);
+const char *const *bc_tui_help_lines(size_t *n);
+
+#endif

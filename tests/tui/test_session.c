@@ -1,0 +1,159 @@
+/* Slash-command parsing and the session store: round trip of awkward text
+ * through libyaml, atomic rewrites (no temp files left), corrupt files
+ * reported with line and column, listing newest first. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "../bc_test.h"
+#include "commands.h"
+#include "session.h"
+
+static void test_commands(void) {
+    bc_command c;
+    bc_error err;
+    CHECK(bc_command_parse("/set temperature 0.7", &c, &err) == 0 && c.spec->id == BC_CMD_SET &&
+              c.setting == BC_SET_TEMPERATURE && c.value == 0.7,
+          "/set temperature 0.7");
+    bc_sampling s = {0};
+    bc_command_apply_setting(&c, &s);
+    CHECK(s.temperature == 0.7f, "applied to the sampling parameters");
+    CHECK(bc_command_parse("/set top_p 1.5", &c, &err) != 0 && strstr(err.msg, "not between 0 and 1"),
+          "/set top_p 1.5: %s", err.msg);
+    CHECK(bc_command_parse("/set top_k 2.5", &c, &err) != 0 && strstr(err.msg, "whole number"),
+          "/set top_k 2.5: %s", err.msg);
+    CHECK(bc_command_parse("/set colour red", &c, &err) != 0 && strstr(err.msg, "unknown setting"),
+          "/set colour: %s", err.msg);
+    CHECK(bc_command_parse("/set seed 18446744073709551615", &c, &err) == 0, "/set seed (max 64-bit)");
+    bc_command_apply_setting(&c, &s);
+    CHECK(s.seed == 18446744073709551615ull, "the seed is exact");
+    CHECK(bc_command_parse("/set seed -1", &c, &err) != 0, "/set seed -1 rejected");
+    CHECK(bc_command_parse("/quant nf4", &c, &err) == 0 && !strcmp(c.arg, "nf4"), "/quant nf4");
+    CHECK(bc_command_parse("/quant q4_0", &c, &err) != 0 && strstr(err.msg, "not one of"),
+          "/quant q4_0: %s", err.msg);
+    CHECK(bc_command_parse("/backend cuda", &c, &err) == 0, "/backend cuda");
+    CHECK(bc_command_parse("/frobnicate", &c, &err) != 0 && strstr(err.msg, "unknown command /frobnicate"),
+          "unknown: %s", err.msg);
+    CHECK(bc_command_parse("/help me", &c, &err) != 0, "/help takes no argument");
+    CHECK(bc_command_parse("/export", &c, &err) != 0 && strstr(err.msg, "usage: /export"),
+          "/export without a file: %s", err.msg);
+    CHECK(bc_command_parse("/system   be brief  ", &c, &err) == 0 && !strcmp(c.arg, "be brief"),
+          "/system text is trimmed");
+    CHECK(bc_command_parse("/save", &c, &err) == 0 && c.arg[0] == 0, "/save without a file");
+    size_t n;
+    const bc_command_spec *t = bc_commands(&n);
+    int unique = 1;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) unique &= strcmp(t[i].name, t[j].name) != 0;
+    CHECK(unique && n >= 18, "%zu commands, names unique", n);
+}
+
+static int count_files(const char *dir, const char *part) {
+    DIR *d = opendir(dir);
+    int k = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, part)) k++;
+    if (d) closedir(d);
+    return k;
+}
+
+static const char *AWKWARD[] = {
+    "plain",
+    "  leading spaces\nand: a colon\n- a dash line\n---\n... \"quotes\" 'single' #hash",
+    "trailing spaces   \n\n\nblank lines above, tab\there",
+    "中文 😀 e\xCC\x81 ❤️ 🧑‍🌾",
+    "yes",
+    "",
+    "|\n  >\n[not, a, list]\n{not: a map}\n",
+};
+
+static void test_sessions(const char *dir) {
+    bc_error err;
+    bc_session *s = bc_session_new(dir, &err);
+    CHECK(s != NULL, "new session");
+    size_t na = sizeof AWKWARD / sizeof AWKWARD[0];
+    bc_session_add(s, BC_ROLE_SYSTEM, "be brief", &err);
+    for (size_t i = 0; i < na; i++) {
+        int k = bc_session_add(s, i % 2 ? BC_ROLE_ASSISTANT : BC_ROLE_USER, AWKWARD[i], &err);
+        bc_sampling p = {0.7f, 5, 0.85f, 1.05f, 2048, 18446744073709551615ull};
+        if (i % 2) bc_session_set_meta(s, (size_t)k, "demo", "cpu", "f32", &p, "eos");
+    }
+    bc_session_set_title(s, "A title: with colon", &err);
+    CHECK(bc_session_save(s, NULL, &err) == 0, "save: %s", err.msg);
+    CHECK(count_files(dir, ".tmp") == 0, "no temp file left behind");
+
+    bc_session *r = NULL;
+    CHECK(bc_session_load(s->path, &r, &err) == 0, "load: %s", err.msg);
+    int same = r && r->n == s->n && !strcmp(r->title, s->title);
+    for (size_t i = 0; same && i < s->n; i++) {
+        same &= r->msgs[i].role == s->msgs[i].role && !strcmp(r->msgs[i].content, s->msgs[i].content);
+        if (!same) printf("# message %zu differs: [%s] vs [%s]\n", i, r->msgs[i].content, s->msgs[i].content);
+    }
+    CHECK(same, "every message survives the round trip byte for byte");
+    CHECK(r && r->msgs[2].model && !strcmp(r->msgs[2].model, "demo") && r->msgs[2].has_params &&
+              r->msgs[2].params.top_k == 5 && r->msgs[2].params.seed == 18446744073709551615ull &&
+              !strcmp(r->msgs[2].stop, "eos"),
+          "reply metadata (model, params, 64-bit seed, stop) round-trips");
+    char title[64];
+    bc_session_display_title(r, title, sizeof title);
+    CHECK(!strcmp(title, "A title: with colon"), "title: %s", title);
+    bc_session_free(r);
+
+    /* A corrupt file: reported with line and column, listed as corrupt. */
+    char bad[4200];
+    snprintf(bad, sizeof bad, "%s/zz-bad.yaml", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("format: x\nmessages:\n  - role: user\n    content: [unclosed\n", f);
+    fclose(f);
+    CHECK(bc_session_load(bad, &r, &err) != 0 && strstr(err.msg, "zz-bad.yaml:") && strstr(err.msg, ":5:"),
+          "corrupt YAML: %s", err.msg);
+    f = fopen(bad, "w");
+    fputs("messages:\n  - role: robot\n    content: hi\n", f);
+    fclose(f);
+    CHECK(bc_session_load(bad, &r, &err) != 0 && strstr(err.msg, "zz-bad.yaml:2:") && strstr(err.msg, "role"),
+          "bad role: %s", err.msg);
+
+    /* Listing: newest first, corrupt files included and marked. */
+    bc_session *older = bc_session_new(dir, &err);
+    bc_session_add(older, BC_ROLE_USER, "older conversation\nsecond line", &err);
+    bc_session_save(older, NULL, &err);
+    struct utimbuf old_times = {1000000000, 1000000000};
+    utime(older->path, &old_times);
+    bc_session_entry *e;
+    size_t n;
+    CHECK(bc_session_list(dir, &e, &n, &err) == 0 && n == 3, "3 files listed (%zu)", n);
+    CHECK(n == 3 && !strcmp(e[2].title, "older conversation") && e[2].modified == 1000000000,
+          "oldest last, titled by its first line");
+    int corrupt = 0;
+    for (size_t i = 0; i < n; i++) corrupt += e[i].corrupt;
+    CHECK(corrupt == 1, "the corrupt file is listed and marked");
+    bc_session_list_free(e, n);
+
+    snprintf(bad, sizeof bad, "%s/out.md", dir);
+    CHECK(bc_session_export_md(s, bad, &err) == 0, "export markdown");
+    f = fopen(bad, "r");
+    char buf[4096] = "";
+    size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[got] = 0;
+    CHECK(strstr(buf, "# A title: with colon") && strstr(buf, "**You:**\n\nplain"), "markdown content");
+    bc_session_free(s);
+    bc_session_free(older);
+}
+
+int main(void) {
+    char tmpl[] = "/tmp/bc-session-test.XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) BC_SKIP("cannot create a temporary directory");
+    test_commands();
+    test_sessions(dir);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+    return bc_test_done();
+}

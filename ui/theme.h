@@ -1,0 +1,54 @@
+/* bc_theme: colours and attributes of every screen element, loaded from a
+ * YAML file (themes/NAME.yaml). Colours are names ("red", "bright-blue",
+ * "default"), 256-colour indexes (0-255) or "#rrggbb"; on terminals with 8 or
+ * 16 colours they fall back to the nearest one. NO_COLOR (set, non-empty)
+ * forces the mono theme. Themes are data: a table indexed by bc_style. */
+#ifndef BC_THEME_H
+#define BC_THEME_H
+
+#include <stdbool.h>
+
+#include "bc_error.h"
+
+typedef enum bc_style {
+    BC_STYLE_NORMAL = 0, BC_STYLE_USER, BC_STYLE_USER_HEADER, BC_STYLE_ASSISTANT,
+    BC_STYLE_ASSISTANT_HEADER, BC_STYLE_CODE, BC_STYLE_SYSTEM, BC_STYLE_INFO, BC_STYLE_ERROR,
+    BC_STYLE_STATUS, BC_STYLE_STATUS_ERROR, BC_STYLE_BORDER, BC_STYLE_PANE, BC_STYLE_SELECTED,
+    BC_STYLE_MARKER, BC_STYLE_INPUT, BC_STYLE_PROGRESS,
+    BC_STYLE_COUNT
+} bc_style;
+
+/* A colour before it meets a terminal: -1 = terminal default. */
+typedef struct bc_color {
+    int index;      /* 0-255, or -1 */
+    bool rgb;       /* given as #rrggbb: r,g,b valid */
+    unsigned char r, g, b;
+} bc_color;
+
+typedef struct bc_style_def {
+    bc_color fg, bg;
+    bool bold, underline, reverse, dim, italic;
+} bc_style_def;
+
+typedef struct bc_theme {
+    char name[64];
+    bool ascii_borders;  /* '|' '-' instead of line drawing */
+    bc_style_def styles[BC_STYLE_COUNT];
+} bc_theme;
+
+/* Built-in mono theme (attributes only): the fallback for every error. */
+void bc_theme_mono(bc_theme *t);
+
+/* NAME is looked up as $XDG_CONFIG_HOME/baichuan-chat/themes/NAME.yaml, then
+ * in the source/installed themes directories; a NAME with a '/' or ending in
+ * .yaml is a file. On error *t is the mono theme and err says why. */
+int bc_theme_load(const char *name, bc_theme *t, bc_error *err);
+int bc_theme_load_file(const char *path, bc_theme *t, bc_error *err);
+
+/* Creates colour pairs for the current terminal (after start_color). Call
+ * again after loading another theme. */
+void bc_theme_apply(const bc_theme *t);
+/* curses attributes (pair + flags) of a style. */
+unsigned long bc_theme_attr(const bc_theme *t, bc_style s);
+
+#endif
