@@ -65,7 +65,8 @@ void bc_tui_info(bc_tui *t, bc_msg_kind kind, const char *fmt, ...) {
 static void assistant_header(const bc_session_msg *m, char *buf, size_t len) {
     snprintf(buf, len, "Assistant · %s%s", m->model ? m->model : "?",
              m->stop && !strcmp(m->stop, "cancelled") ? " · stopped" :
-             m->stop && !strcmp(m->stop, "error") ? " · failed" : "");
+             m->stop && !strcmp(m->stop, "error") ? " · failed" :
+             m->stop && !strcmp(m->stop, "streaming") ? " · interrupted" : "");
 }
 
 void bc_tui_rebuild_transcript(bc_tui *t) {
