@@ -251,7 +251,7 @@ check "bad /set value: one status message" "wait_for '/set top_p: 7 is not betwe
 T send-keys -t app -l "/nosuch"; T send-keys -t app Enter
 check "unknown command: one status message" "wait_for 'unknown command /nosuch' 5"
 T send-keys -t app F1
-check "F1 shows the help, every command fits on 30 rows" "wait_for '/regen' 5 && wait_for 'Ctrl-J / Alt-Enter' 5 && wait_for '/quit ' 5"
+check "F1 shows the help, every command fits on 30 rows" "wait_for '/regen' 5 && wait_for 'Ctrl-J / Alt-Enter' 5 && wait_for 'leave' 5"
 T send-keys -t app q
 check "any key closes the help" "wait_gone 'any key closes this help' 5"
 
