@@ -65,7 +65,8 @@ void bc_tui_info(bc_tui *t, bc_msg_kind kind, const char *fmt, ...) {
 static void assistant_header(const bc_session_msg *m, char *buf, size_t len) {
     snprintf(buf, len, "Assistant · %s%s", m->model ? m->model : "?",
              m->stop && !strcmp(m->stop, "cancelled") ? " · stopped" :
-             m->stop && !strcmp(m->stop, "error") ? " · failed" : "");
+             m->stop && !strcmp(m->stop, "error") ? " · failed" :
+             m->stop && !strcmp(m->stop, "streaming") ? " · interrupted" : "");
 }
 
 void bc_tui_rebuild_transcript(bc_tui *t) {
@@ -198,6 +199,8 @@ void bc_tui_send(bc_tui *t) {
     free(msgs);
     t->reply_len = 0;
     if (t->reply) t->reply[0] = 0;
+    t->reply_session_index = -1;
+    t->last_partial_save = now_s();
     char head[300];
     snprintf(head, sizeof head, "Assistant · %s", t->info.model_name);
     t->reply_index = bc_transcript_add(t->transcript, BC_MSG_ASSISTANT, head, "");
@@ -205,15 +208,29 @@ void bc_tui_send(bc_tui *t) {
     t->dirty = true;
 }
 
+/* Puts the reply so far into the session (adding it the first time) with
+ * its metadata; stop "streaming" marks one that is still being written. */
+static int store_reply(bc_tui *t, const char *stop) {
+    bc_error err;
+    int i = t->reply_session_index;
+    if (i < 0) {
+        i = bc_session_add(t->session, BC_ROLE_ASSISTANT, t->reply ? t->reply : "", &err);
+        if (i < 0) return -1;
+        t->reply_session_index = i;
+    } else if (bc_session_set_content(t->session, (size_t)i, t->reply ? t->reply : "", &err) != 0) {
+        return -1;
+    }
+    bc_session_set_meta(t->session, (size_t)i, t->info.model_name, t->info.backend, t->info.quant,
+                        &t->sampling, stop);
+    return i;
+}
+
 /* The reply ended (done, cancelled or failed): it joins the session, which is
  * saved at once, even when it is partial. */
 static void finish_reply(bc_tui *t, const char *stop) {
     if (t->reply_len > 0 || strcmp(stop, "error")) {
-        bc_error err;
-        int i = bc_session_add(t->session, BC_ROLE_ASSISTANT, t->reply ? t->reply : "", &err);
+        int i = store_reply(t, stop);
         if (i >= 0) {
-            bc_session_set_meta(t->session, (size_t)i, t->info.model_name, t->info.backend,
-                                t->info.quant, &t->sampling, stop);
             char head[300];
             assistant_header(&t->session->msgs[i], head, sizeof head);
             bc_transcript_set_header(t->transcript, t->reply_index, head);
@@ -224,7 +241,18 @@ static void finish_reply(bc_tui *t, const char *stop) {
         bc_transcript_truncate(t->transcript, t->reply_index);
     }
     t->gen_id = 0;
+    t->reply_session_index = -1;
     t->dirty = true;
+}
+
+/* While a reply streams, what is on screen is written to the session file
+ * at most twice a second, so that a crash or kill -9 loses at most the last
+ * half second of it. */
+static void save_partial_reply(bc_tui *t) {
+    double now = now_s();
+    if (now - t->last_partial_save < 0.5) return;
+    t->last_partial_save = now;
+    if (store_reply(t, "streaming") >= 0) bc_tui_save(t);
 }
 
 static void add_reply_text(bc_tui *t, const char *s, size_t n) {
@@ -240,6 +268,7 @@ static void add_reply_text(bc_tui *t, const char *s, size_t n) {
     t->reply[t->reply_len] = 0;
     bc_transcript_append(t->transcript, t->reply_index, s, n);
     t->dirty = true;
+    save_partial_reply(t);
 }
 
 static const char *stop_name(bc_stop_reason r) {
@@ -528,6 +557,7 @@ int bc_tui_app_run(const bc_options *o) {
     bc_app_config_load(&cfg, o, &cfg_err);
     initial_sampling(&cfg, &t->sampling);
     t->threads = cfg.threads;
+    t->reply_session_index = -1;
     t->max_new_set = cfg.generation.max_new_tokens >= 0;
     t->show_history = cfg.ui.history_pane;
     if (setup_signals() != 0) {

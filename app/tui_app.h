@@ -38,6 +38,8 @@ typedef struct bc_tui {
     int reply_index;                              /* transcript index of the reply */
     char *reply;                                  /* its text so far */
     size_t reply_len, reply_cap;
+    int reply_session_index;                      /* its session message, -1 = not stored yet */
+    double last_partial_save;                     /* seconds (monotonic) */
     bc_gen_stats last_stats;
     bool have_stats;
     bool send_when_ready;                         /* a user message waits for the model */

@@ -17,14 +17,13 @@ const char *const *bc_tui_help_lines(size_t *n) {
     static size_t count;
     if (!count) {
         static const char *const keys[] = {
-            "Keys",
+            "Keys (any key closes this help)",
             "  Enter          send            Ctrl-J / Alt-Enter  new line",
             "  Ctrl-C         stop the reply; twice at an empty line: quit",
             "  Ctrl-D, /quit  quit            Tab     history pane / input",
             "  PgUp PgDn      scroll          Home End (empty line) top / bottom",
             "  Up, Ctrl-R     input history   F1, /help  this help",
             "  History pane:  Up/Down select, Enter open, n new, r rename, d delete",
-            "",
             "Commands",
         };
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -34,8 +33,6 @@ const char *const *bc_tui_help_lines(size_t *n) {
         for (size_t i = 0; i < nc && count < 62; i++, count++)
             snprintf(help_buf[count], sizeof help_buf[count], "  /%-8s %-28s %s", c[i].name, c[i].usage,
                      c[i].help);
-        snprintf(help_buf[count++], sizeof help_buf[0], "%s", "");
-        snprintf(help_buf[count++], sizeof help_buf[0], "%s", "(any key closes this)");
         for (size_t i = 0; i < count; i++) help_ptrs[i] = help_buf[i];
     }
     *n = count;

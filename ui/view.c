@@ -239,7 +239,7 @@ static void draw_help(bc_view_state *v) {
     }
     w += 4;
     if (w > COLS) w = COLS;
-    if (h > LINES - 2) h = LINES - 2;
+    if (h > LINES) h = LINES;
     int y0 = (LINES - h) / 2, x0 = (COLS - w) / 2;
     attrset(bc_theme_attr(v->theme, BC_STYLE_STATUS));
     for (int r = 0; r < h; r++) fill(y0 + r, x0, w);

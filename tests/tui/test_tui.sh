@@ -210,18 +210,24 @@ T send-keys -t app -l "message one"; T send-keys -t app Enter
 wait_for "Echo: message one" 5 && wait_for "│ idle" 10
 f=$(grep -l 'message one' "$(sessions_dir)"/*.yaml | head -1)
 T send-keys -t app -l "FAKE_LONG message two"; T send-keys -t app Enter
-wait_for "Line 4 of a long reply" 10
-echo "# session file: $f"; kill -9 "$(app_pid)"
+wait_for "Line 30 of a long reply" 15
+kill -9 "$(app_pid)"
 wait_dead 5
 check "after kill -9: the first exchange and the second question are on disk" \
       "grep -q 'message one' '$f' && grep -q 'Echo: message one' '$f' && grep -q 'FAKE_LONG message two' '$f'" ||
     sed 's/^/#   /' "$f"
+check "after kill -9: the streamed part of the reply was saved too (within 0.5 s)" \
+      "grep -q 'stop: streaming' '$f' && grep -q 'Line 20 of a long reply' '$f'"
 
 start -- --session "$f" || true
-check "--session FILE resumes the conversation" \
+check "--session FILE resumes: the interrupted reply is back at the bottom" \
+      "wait_for 'Line 20 of a long reply' 5"
+T send-keys -t app Home
+check "--session FILE resumes: Home shows the first exchange" \
       "wait_for 'Echo: message one' 5 && wait_for 'FAKE_LONG message two' 5"
+T send-keys -t app End
 T send-keys -t app -l "/regen"; T send-keys -t app Enter
-check "/regen answers the unanswered question" "wait_for 'Echo: FAKE_LONG message two' 10"
+check "/regen answers again" "wait_for 'Echo: FAKE_LONG message two' 10 && wait_for 'generating' 5"
 T send-keys -t app C-c
 wait_for "│ idle" 10
 
@@ -245,9 +251,9 @@ check "bad /set value: one status message" "wait_for '/set top_p: 7 is not betwe
 T send-keys -t app -l "/nosuch"; T send-keys -t app Enter
 check "unknown command: one status message" "wait_for 'unknown command /nosuch' 5"
 T send-keys -t app F1
-check "F1 shows the help" "wait_for '/regen' 5 && wait_for 'Ctrl-J / Alt-Enter' 5"
+check "F1 shows the help, every command fits on 30 rows" "wait_for '/regen' 5 && wait_for 'Ctrl-J / Alt-Enter' 5 && wait_for 'leave' 5"
 T send-keys -t app q
-check "any key closes the help" "wait_gone '(any key closes this)' 5"
+check "any key closes the help" "wait_gone 'any key closes this help' 5"
 
 # 10. /model with a failing model keeps the previous one and the conversation.
 T send-keys -t app -l "/model fake:fail"; T send-keys -t app Enter
