@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "file_io.h"
 #include "modes.h"
 #include "tokenizer_open.h"
 
@@ -14,30 +15,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 20, n = 0;
-    char *p = malloc(cap);
-    while (p) {
-        size_t got = fread(p + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            char *np = realloc(p, cap *= 2);
-            if (!np) {
-                free(p);
-                p = NULL;
-            } else {
-                p = np;
-            }
-        }
-    }
-    fclose(f);
-    *len = n;
-    return p;
 }
 
 int bc_bench_tokenizer(const bc_options *o) {
@@ -48,9 +25,9 @@ int bc_bench_tokenizer(const bc_options *o) {
         return 1;
     }
     size_t len = 0;
-    char *text = o->file ? read_file(o->file, &len) : NULL;
-    if (!text) {
-        fprintf(stderr, "baichuan-chat: %s: cannot read\n", o->file ? o->file : "(no -f FILE)");
+    char *text = NULL;
+    if (!o->file || bc_read_file(o->file, BC_TEXT_MAX_BYTES, &text, &len, &err)) {
+        fprintf(stderr, "baichuan-chat: %s\n", o->file ? err.msg : "bench --tokenizer needs -f FILE");
         bc_tokenizer_free(t);
         return 1;
     }

@@ -10,31 +10,12 @@
 #include <string.h>
 
 #include "engine_setup.h"
+#include "file_io.h"
 #include "model.h"
 #include "modes.h"
 #include "tokenizer.h"
 
 enum { ROWS_PER_STEP = 32 };   /* logits rows fetched per forward call */
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *s = malloc(cap);
-    while (s && (got = fread(s + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *t = realloc(s, cap *= 2);
-            if (!t) { free(s); s = NULL; }
-            else s = t;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(s); return NULL; }
-    *len = n;
-    return s;
-}
 
 /* -log softmax(row)[target], in double. */
 static double nll(const float *row, int V, int target) {
@@ -47,12 +28,15 @@ static double nll(const float *row, int V, int target) {
 
 int bc_mode_perplexity(const bc_options *o) {
     size_t len = 0;
-    char *text = read_file(o->file, &len);
-    if (!text) { fprintf(stderr, "baichuan-chat: %s: cannot read\n", o->file); return 1; }
+    char *text = NULL;
+    bc_error err = {{0}};
+    if (bc_read_file(o->file, BC_TEXT_MAX_BYTES, &text, &len, &err)) {
+        fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+        return 1;
+    }
     bc_engine *e;
     double load_s;
     if (bc_app_load_engine(o, &e, &load_s)) { free(text); return 1; }
-    bc_error err = {{0}};
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = bc_tokenizer_encode(bc_engine_tokenizer(e), text, len, &ids, &n, &err);

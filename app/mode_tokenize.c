@@ -6,32 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file_io.h"
 #include "modes.h"
 #include "tokenizer_open.h"
-
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *p = malloc(cap);
-    while (p) {
-        size_t got = fread(p + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            char *np = realloc(p, cap *= 2);
-            if (!np) {
-                free(p);
-                return NULL;
-            }
-            p = np;
-        }
-    }
-    if (p && ferror(f)) {
-        free(p);
-        return NULL;
-    }
-    *len = n;
-    return p;
-}
 
 static char *join_words(const bc_options *o, size_t *len) {
     size_t n = 0;
@@ -72,19 +49,12 @@ int bc_mode_tokenize(const bc_options *o) {
     }
     size_t len = 0;
     char *text = NULL;
-    if (o->file) {
-        FILE *f = strcmp(o->file, "-") == 0 ? stdin : fopen(o->file, "rb");
-        if (f) {
-            text = read_all(f, &len);
-            if (f != stdin) fclose(f);
-        }
-        if (!text) {
-            fprintf(stderr, "baichuan-chat: %s: cannot read\n", o->file);
-            bc_tokenizer_free(t);
-            return 1;
-        }
-    } else {
-        text = o->positional_count ? join_words(o, &len) : read_all(stdin, &len);
+    if (o->positional_count) {
+        text = join_words(o, &len);
+    } else if (bc_read_file(o->file ? o->file : "-", BC_TEXT_MAX_BYTES, &text, &len, &err)) {
+        fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+        bc_tokenizer_free(t);
+        return 1;
     }
     int32_t *ids = NULL;
     size_t n = 0;

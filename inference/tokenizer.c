@@ -8,6 +8,8 @@
  * <unk> for the rest). Decode lives in tokenizer_decode.c. */
 #include "tokenizer_internal.h"
 
+#include "file_io.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,37 +175,9 @@ int bc_tokenizer_load_memory(const void *data, size_t len, const char *name, bc_
 
 int bc_tokenizer_load(const char *path, bc_tokenizer **out, bc_error *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bc_errorf(err, "%s: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= MAX_MODEL_FILE_BYTES) {
-                fclose(f);
-                free(buf);
-                return bc_errorf(err, "%s: larger than %zu MiB, not a tokenizer model", path,
-                                 MAX_MODEL_FILE_BYTES >> 20);
-            }
-            cap = cap ? cap * 2 : (1u << 20);
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) {
-                fclose(f);
-                free(buf);
-                return bc_errorf(err, "%s: out of memory", path);
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return bc_errorf(err, "%s: read error", path);
-    }
+    char *buf;
+    size_t len;
+    if (bc_read_file(path, MAX_MODEL_FILE_BYTES, &buf, &len, err)) return -1;
     const char *base = strrchr(path, '/');
     int rc = bc_tokenizer_load_memory(buf, len, base ? base + 1 : path, out, err);
     free(buf);
