@@ -468,9 +468,8 @@ static void attention_rows(void *arg, int begin, int end, int worker) {
             s[t] = bc_dot(q, f32(j->k_cache) + (int64_t)t * H + (int64_t)h * d, d);
         attention_softmax(s, 1, p + 1, p, scale, j->slopes ? f32(j->slopes)[h] : 0.0f);
         float *o = f32(j->out) + (int64_t)i * H + (int64_t)h * d;
-        memset(o, 0, (size_t)d * sizeof(float));
-        for (int t = 0; t <= p; t++)
-            bc_axpy(o, s[t], f32(j->v_cache) + (int64_t)t * H + (int64_t)h * d, d);
+        /* o = sum_t s[t] v_t, vectorized (one query: P is a column) */
+        bc_gemm_tn_f32(s, 1, f32(j->v_cache) + (int64_t)h * d, H, o, d, 1, d, p + 1);
     }
 }
 

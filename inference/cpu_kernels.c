@@ -21,6 +21,7 @@ static const bc_kernel_table *g_kernels;
 static bc_simd_level g_level;
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static int g_use_blas = BC_HAVE_OPENBLAS;
+static int g_blas_own_threads; /* OpenBLAS's own thread count, before we set 1 */
 
 static const bc_kernel_table *table_for(bc_simd_level level) {
 #ifdef BC_HAVE_X86_KERNELS
@@ -79,6 +80,7 @@ static void init_kernels(void) {
 #if BC_HAVE_OPENBLAS && BC_HAVE_OPENBLAS_SET_NUM_THREADS
     /* Our pool splits the GEMM across cores; OpenBLAS threads on top of it
      * would oversubscribe them (and keep spinning after each call). */
+    g_blas_own_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
 #endif
 }
@@ -120,6 +122,64 @@ int bc_kernels_use_blas(int enabled) {
     if (enabled && !BC_HAVE_OPENBLAS) return -1;
     g_use_blas = enabled ? 1 : 0;
     return 0;
+}
+
+const char *bc_blas_core(void) {
+#if BC_HAVE_OPENBLAS && BC_HAVE_OPENBLAS_GET_CORENAME
+    return openblas_get_corename();
+#elif BC_HAVE_OPENBLAS
+    return "unknown";
+#else
+    return NULL;
+#endif
+}
+
+int bc_blas_own_threads(void) {
+    kernels();
+    return BC_HAVE_OPENBLAS ? (g_blas_own_threads > 0 ? g_blas_own_threads : 1) : 0;
+}
+
+int bc_blas_sgemm(int threads, const float *W, const float *X, float *Y, int T, int rows,
+                  int cols) {
+    kernels();
+#if BC_HAVE_OPENBLAS
+#if BC_HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(threads > 0 ? threads : bc_blas_own_threads());
+#else
+    (void)threads;
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, rows, cols, 1.0f, X, cols, W, cols,
+                0.0f, Y, rows);
+#if BC_HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(1); /* back to one thread under our pool */
+#endif
+    return 0;
+#else
+    (void)threads; (void)W; (void)X; (void)Y; (void)T; (void)rows; (void)cols;
+    return -1;
+#endif
+}
+
+typedef struct read_job {
+    const float *p;
+    size_t n;
+    int items;
+    float sums[64]; /* per worker: keeps the reads observable */
+} read_job;
+
+static void read_items(void *ctx, int begin, int end, int worker) {
+    read_job *j = ctx;
+    size_t i0 = j->n * (size_t)begin / (size_t)j->items;
+    size_t i1 = j->n * (size_t)end / (size_t)j->items;
+    j->sums[worker & 63] += kernels()->read_sum(j->p + i0, i1 - i0);
+}
+
+float bc_read_pass(bc_threadpool *pool, const float *buf, size_t n) {
+    read_job j = {buf, n, 256, {0}};
+    bc_threadpool_run(pool, read_items, &j, j.items);
+    float s = 0.0f;
+    for (int i = 0; i < 64; i++) s += j.sums[i];
+    return s;
 }
 
 /* ---------------- conversions ---------------- */

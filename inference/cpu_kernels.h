@@ -47,6 +47,20 @@ int bc_kernels_have_blas(void);
  * Returns -1 when asked to turn on BLAS in a build without it. */
 int bc_kernels_use_blas(int enabled);
 
+/* Benchmark references. OpenBLAS's kernel family ("SkylakeX", "Prescott",
+ * ...), or NULL in a build without it. */
+const char *bc_blas_core(void);
+/* Threads OpenBLAS chose for itself when it started (0 without it). */
+int bc_blas_own_threads(void);
+/* Y[T, rows] = X[T, cols] . W^T by plain cblas_sgemm, threaded by OpenBLAS
+ * on `threads` threads (0: its own choice). -1 in a build without it. */
+int bc_blas_sgemm(int threads, const float *W, const float *X, float *Y, int T, int rows,
+                  int cols);
+
+/* Reads buf[0..n) once on every thread of the pool, vectorized, several
+ * loads in flight (a memory read bandwidth probe); returns the sum. */
+float bc_read_pass(bc_threadpool *pool, const float *buf, size_t n);
+
 /* ---- 16-bit float conversions (used by the loader while streaming) ---- */
 
 /* bf16 -> f32 is exact (bf16 is the high half of an f32). */

@@ -95,6 +95,8 @@ static void gemm_tn_f32_generic(const float *P, int ldp, const float *V, int ldv
     BC_GEMM_TN_BODY
 }
 
+static float read_sum_generic(const float *p, size_t n) { BC_READ_SUM_BODY }
+
 static void bf16_to_f32_generic(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = bc_bf16_bits_to_f32(src[i]);
 }
@@ -112,6 +114,7 @@ const bc_kernel_table bc_kernels_generic = {
     .gemm_bf16 = gemm_bf16_generic,
     .gemm_tn_f32 = gemm_tn_f32_generic,
     .dot = dot_generic,
+    .read_sum = read_sum_generic,
     .bf16_to_f32 = bf16_to_f32_generic,
     .f16_to_f32 = f16_to_f32_generic,
     .f32_to_bf16 = f32_to_bf16_generic,

@@ -24,6 +24,8 @@ typedef struct bc_kernel_table {
     void (*gemm_tn_f32)(const float *P, int ldp, const float *V, int ldv, float *O, int ldo,
                         int M, int N, int K);
     float (*dot)(const float *a, const float *b, int n);
+    /* Sum of n floats in 64 lanes: a memory-bound read loop (bandwidth). */
+    float (*read_sum)(const float *p, size_t n);
     void (*bf16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*f16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*f32_to_bf16)(const float *src, uint16_t *dst, size_t n);
@@ -69,6 +71,16 @@ static inline uint16_t bc_f32_to_bf16_bits(float f) {
     uint32_t nan = (u >> 16) | 0x0040u;
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
+
+#define BC_READ_SUM_BODY                                                      \
+    float acc[64] = {0};                                                      \
+    size_t i = 0;                                                             \
+    for (; i + 64 <= n; i += 64)                                              \
+        for (int l = 0; l < 64; l++) acc[l] += p[i + l];                      \
+    float s = 0.0f;                                                           \
+    for (int l = 0; l < 64; l++) s += acc[l];                                 \
+    for (; i < n; i++) s += p[i];                                             \
+    return s;
 
 /* Body of gemm_tn_f32, shared by every level and compiled under each target
  * so that the inner loop is vectorized at its vector width. One row of V

@@ -159,6 +159,8 @@ static T512 void gemm_tn_f32_avx512(const float *P, int ldp, const float *V, int
     BC_GEMM_TN_BODY
 }
 
+static T512 float read_sum_avx512(const float *p, size_t n) { BC_READ_SUM_BODY }
+
 static T512 float dot_avx512(const float *a, const float *b, int n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
     int k = 0;
@@ -191,6 +193,7 @@ const bc_kernel_table bc_kernels_avx512 = {
     .gemm_bf16 = gemm_bf16_avx512,
     .gemm_tn_f32 = gemm_tn_f32_avx512,
     .dot = dot_avx512,
+    .read_sum = read_sum_avx512,
     .bf16_to_f32 = bf16_to_f32_avx512,
     .f16_to_f32 = f16_to_f32_avx512,
     .f32_to_bf16 = f32_to_bf16_avx512,
@@ -325,6 +328,8 @@ static T256 void gemm_tn_f32_avx2(const float *P, int ldp, const float *V, int l
     BC_GEMM_TN_BODY
 }
 
+static T256 float read_sum_avx2(const float *p, size_t n) { BC_READ_SUM_BODY }
+
 static T256 float dot_avx2(const float *a, const float *b, int n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
     int k = 0;
@@ -355,6 +360,7 @@ const bc_kernel_table bc_kernels_avx2 = {
     .gemm_bf16 = gemm_bf16_avx2,
     .gemm_tn_f32 = gemm_tn_f32_avx2,
     .dot = dot_avx2,
+    .read_sum = read_sum_avx2,
     .bf16_to_f32 = bf16_to_f32_avx2,
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_bf16 = f32_to_bf16_avx2,
