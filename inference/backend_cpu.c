@@ -201,7 +201,7 @@ static int quantize_online(bc_backend *be, bc_btensor *t, const bc_tensor *src,
         return bc_errorf(err, "tensor %s: row scaling is not supported for quantized storage",
                          src->name);
     if (t->q.format) return bc_errorf(err, "tensor %s: loaded twice", src->name);
-    bc_quant_options opt = {.double_quant = 1, .via_f16 = 0};
+    bc_quant_options opt = {.double_quant = 1, .via_f16 = 0, .pool = ctx_of(be)->pool};
     bc_quant_format f = t->store == BC_STORE_INT8 ? BC_QUANT_INT8 : BC_QUANT_NF4;
     bc_quant_tensor q;
     if (bc_quant_tensor_from_rows(f, src->data, src->dtype, t->rows, t->cols, &opt, src->name,

@@ -83,6 +83,7 @@ typedef struct bc_quant_options {
     int via_f16;         /* round every weight to fp16 first, as bnb 0.41's
                             Params4bit.cuda()/Int8Params.cuda() do (.half());
                             a value that overflows fp16 is then an error */
+    struct bc_threadpool *pool; /* quantize on these threads (NULL: the caller's) */
 } bc_quant_options;
 
 /* The 16 NF4 code values (index = 4-bit code), bnb get_4bit_type('nf4'). */
