@@ -35,8 +35,14 @@ typedef struct cpu_ctx {
     bc_threadpool *pool;
     bc_store store;
     uint64_t weight_bytes, other_bytes;
-    float *quant_scratch;        /* [threads * per_thread] for quantized matmul tiles */
-    size_t quant_scratch_floats; /* per thread */
+    /* Per-worker scratch, grown while loading (operations never allocate):
+     * fp32 panels of 16-bit/quantized weights for prefill, and the NF4
+     * matvec's split x + scale row. mmapped: pages never touched (f32
+     * models, no BLAS) cost no memory. */
+    float *panel_scratch;        /* [threads][panel_floats] */
+    size_t panel_floats;
+    float *matvec_scratch;       /* [threads][matvec_floats] */
+    size_t matvec_floats;
 } cpu_ctx;
 
 static cpu_ctx *ctx_of(bc_backend *be) { return (cpu_ctx *)be->ctx; }
@@ -138,23 +144,38 @@ static void source_row_to_f32(const bc_tensor *src, int64_t row, int64_t cols, u
     else bc_convert_f16_to_f32(half16, dst, (size_t)cols);
 }
 
-/* Per-worker tiles for quantized prefill, grown while loading (operations
- * never allocate) to fit the widest quantized weight. */
-static int ensure_quant_scratch(cpu_ctx *c, int64_t cols, bc_error *err) {
-    size_t per = bc_quant_matmul_scratch_floats(cols);
-    if (per <= c->quant_scratch_floats) return 0;
+static float *scratch_alloc(size_t floats) {
+    void *p = mmap(NULL, floats * sizeof(float), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Makes *buf hold `want` floats per worker (kept if already as large). */
+static int grow_scratch(cpu_ctx *c, float **buf, size_t *per, size_t want, bc_error *err) {
+    if (want <= *per) return 0;
     size_t workers = (size_t)bc_threadpool_size(c->pool);
-    float *s = malloc(per * workers * sizeof(float));
-    if (!s) return bc_errorf(err, "cpu backend: out of memory for quantized matmul scratch");
-    free(c->quant_scratch);
-    c->quant_scratch = s;
-    c->quant_scratch_floats = per;
+    float *s = scratch_alloc(want * workers);
+    if (!s) return bc_errorf(err, "cpu backend: out of memory for per-thread scratch");
+    if (*buf) munmap(*buf, *per * workers * sizeof(float));
+    *buf = s;
+    *per = want;
     return 0;
+}
+
+/* Scratch a weight of `cols` columns in `store` needs at run time. */
+static int ensure_scratch(cpu_ctx *c, bc_store store, int64_t cols, bc_error *err) {
+    if (store == BC_STORE_F32) return 0;
+    if (grow_scratch(c, &c->panel_scratch, &c->panel_floats,
+                     bc_matmul_panel_floats((int)cols), err))
+        return -1;
+    if (store != BC_STORE_NF4) return 0;
+    return grow_scratch(c, &c->matvec_scratch, &c->matvec_floats,
+                        bc_quant_matvec_scratch_floats(cols), err);
 }
 
 /* Records a quantized form in t and counts its bytes as weight memory. */
 static int adopt_quant(bc_backend *be, bc_btensor *t, bc_quant_tensor *q, bc_error *err) {
-    if (ensure_quant_scratch(ctx_of(be), t->cols, err)) {
+    if (ensure_scratch(ctx_of(be), t->store, t->cols, err)) {
         bc_quant_tensor_free(q);
         return -1;
     }
@@ -180,7 +201,7 @@ static int quantize_online(bc_backend *be, bc_btensor *t, const bc_tensor *src,
         return bc_errorf(err, "tensor %s: row scaling is not supported for quantized storage",
                          src->name);
     if (t->q.format) return bc_errorf(err, "tensor %s: loaded twice", src->name);
-    bc_quant_options opt = {.double_quant = 1, .via_f16 = 0};
+    bc_quant_options opt = {.double_quant = 1, .via_f16 = 0, .pool = ctx_of(be)->pool};
     bc_quant_format f = t->store == BC_STORE_INT8 ? BC_QUANT_INT8 : BC_QUANT_NF4;
     bc_quant_tensor q;
     if (bc_quant_tensor_from_rows(f, src->data, src->dtype, t->rows, t->cols, &opt, src->name,
@@ -224,6 +245,7 @@ static int cpu_tensor_load(bc_backend *be, bc_btensor *t, const bc_tensor *src,
                          (long long)numel, (long long)(t->rows * t->cols));
     if (is_quant(t->store))
         return quantize_online(be, t, src, row_scale, progress, user, err);
+    if (t->weight && ensure_scratch(ctx_of(be), t->store, t->cols, err)) return -1;
     size_t cols = (size_t)t->cols;
     float *row = malloc(cols * sizeof(float));
     uint16_t *half16 = malloc(cols * sizeof(uint16_t));
@@ -291,7 +313,7 @@ static void cpu_rmsnorm(bc_backend *be, const bc_btensor *x, const bc_btensor *w
     bc_rmsnorm(ctx_of(be)->pool, f32(out), f32(x), f32(w), n, (int)x->cols, eps);
 }
 
-/* Quantized products on the pool: one work item = `chunk` output rows. About
+/* Quantized decode on the pool: one work item = `chunk` output rows. About
  * 8 items per thread let the pool's dynamic hand-out balance cores that are
  * busy, while each item stays long enough to amortize the kernel's per-call
  * setup (it splits x into even/odd elements once per call). */
@@ -301,51 +323,63 @@ typedef struct quant_job {
     const bc_quant_tensor *w;
     const float *x;
     float *y;
-    int64_t n, rows, chunk;
-    float *scratch;              /* per worker, `scratch_floats` each */
+    int64_t rows, chunk;
+    float *scratch;              /* NF4: per worker, `scratch_floats` each */
     size_t scratch_floats;
 } quant_job;
 
-static void quant_items(void *arg, int begin, int end, int worker) {
+static void quant_matvec_items(void *arg, int begin, int end, int worker) {
     const quant_job *j = arg;
     int64_t r0 = (int64_t)begin * j->chunk;
     int64_t r1 = (int64_t)end * j->chunk < j->rows ? (int64_t)end * j->chunk : j->rows;
-    bool int8 = j->w->format == BC_QUANT_INT8;
-    if (j->n == 1) {
-        if (int8) bc_matvec_int8_rows(&j->w->int8, j->x, j->y, r0, r1);
-        else bc_matvec_nf4_rows(&j->w->nf4, j->x, j->y, r0, r1);
+    if (j->w->format == BC_QUANT_INT8) {
+        bc_matvec_int8_rows(&j->w->int8, j->x, j->y, r0, r1);
         return;
     }
     float *scratch = j->scratch + (size_t)worker * j->scratch_floats;
-    if (int8) bc_matmul_int8_rows(&j->w->int8, j->x, j->n, j->y, r0, r1, scratch);
-    else bc_matmul_nf4_rows(&j->w->nf4, j->x, j->n, j->y, r0, r1, scratch);
+    bc_matvec_nf4_rows_scratch(&j->w->nf4, j->x, j->y, r0, r1, scratch);
+}
+
+static void expand_int8(const void *w, int row0, int nrows, float *dst) {
+    bc_dequant_int8_rows(&((const bc_quant_tensor *)w)->int8, row0, nrows, dst);
+}
+static void expand_nf4(const void *w, int row0, int nrows, float *dst) {
+    bc_dequant_nf4_rows(&((const bc_quant_tensor *)w)->nf4, row0, nrows, dst);
 }
 
 static void quant_matmul(bc_backend *be, const bc_btensor *W, const bc_btensor *x, int n,
                          bc_btensor *out) {
     cpu_ctx *c = ctx_of(be);
+    if (n > 1) { /* prefill: fp32 panels of W through the f32 GEMM */
+        bc_panel_fn expand = W->q.format == BC_QUANT_INT8 ? expand_int8 : expand_nf4;
+        bc_matmul_panels(c->pool, expand, &W->q, f32(x), f32(out), n, (int)W->rows,
+                         (int)W->cols, c->panel_scratch);
+        return;
+    }
     int64_t want_items = (int64_t)bc_threadpool_size(c->pool) * QUANT_ITEMS_PER_THREAD;
     int64_t chunk = (W->rows + want_items - 1) / want_items;
     if (chunk < QUANT_MIN_CHUNK_ROWS) chunk = QUANT_MIN_CHUNK_ROWS;
-    quant_job job = {&W->q, f32(x), f32(out), n, W->rows, chunk, c->quant_scratch,
-                     c->quant_scratch_floats};
+    quant_job job = {&W->q, f32(x), f32(out), W->rows, chunk, c->matvec_scratch,
+                     c->matvec_floats};
     int items = (int)((W->rows + chunk - 1) / chunk);
-    bc_threadpool_run(c->pool, quant_items, &job, items);
+    bc_threadpool_run(c->pool, quant_matvec_items, &job, items);
 }
 
 static void cpu_matmul(bc_backend *be, const bc_btensor *W, const bc_btensor *x, int n,
                        bc_btensor *out) {
-    bc_threadpool *pool = ctx_of(be)->pool;
+    cpu_ctx *c = ctx_of(be);
     int rows = (int)W->rows, cols = (int)W->cols;
     if (is_quant(W->store)) {
         quant_matmul(be, W, x, n, out);
     } else if (W->store == BC_STORE_F32) {
-        if (n == 1) bc_matvec_f32(pool, f32(W), f32(x), f32(out), rows, cols);
-        else bc_matmul_f32(pool, f32(W), f32(x), f32(out), n, rows, cols);
+        if (n == 1) bc_matvec_f32(c->pool, f32(W), f32(x), f32(out), rows, cols);
+        else bc_matmul_f32(c->pool, f32(W), f32(x), f32(out), n, rows, cols);
     } else {
         const uint16_t *w16 = (const uint16_t *)W->data;
-        if (n == 1) bc_matvec_bf16(pool, w16, f32(x), f32(out), rows, cols);
-        else bc_matmul_bf16(pool, w16, f32(x), f32(out), n, rows, cols);
+        if (n == 1) bc_matvec_bf16(c->pool, w16, f32(x), f32(out), rows, cols);
+        else bc_matmul_bf16_scratch(c->pool, w16, f32(x), f32(out), n, rows, cols,
+                                    c->panel_floats >= bc_matmul_panel_floats(cols)
+                                        ? c->panel_scratch : NULL);
     }
 }
 
@@ -361,41 +395,81 @@ static void cpu_rope(bc_backend *be, bc_btensor *x, int n, int col0, int n_heads
     }
 }
 
+/* Attention. `scores` is only scratch here: each worker takes its own slice
+ * of it (so only threads x block x keys of it is ever touched).
+ *
+ * Prefill (n >= ATTN_MIN_BLOCKED rows): one work item = one head x a block of
+ * up to ATTN_QUERY_BLOCK query rows. S^T = K Q^T for all keys the block sees
+ * comes from our GEMM kernel (the Q block is its packed panel, the keys
+ * stream through), then a causal softmax per query, then O = P^T V with each
+ * V row read once for the whole block. Decode: one item = (row, head), a dot
+ * product per key. */
+enum { ATTN_QUERY_BLOCK = 32, ATTN_MIN_BLOCKED = 8 };
+
 typedef struct attention_job {
     const bc_btensor *qkv, *k_cache, *v_cache, *slopes;
-    bc_btensor *scores, *out;
-    int n, pos0, n_heads, head_dim;
+    bc_btensor *out;
+    float *scratch;          /* per worker: `scratch_floats` floats */
+    size_t scratch_floats;
+    int n, pos0, n_heads, head_dim, qblocks;
 } attention_job;
 
-/* One (query row, head) pair: scores over keys 0..p, softmax, weighted sum
- * of values. Work items are numbered i*n_heads + h. */
-static void attention_items(void *arg, int begin, int end, int worker) {
-    (void)worker;
+/* Scale, ALiBi bias, causal mask and softmax of one query's scores s[t*ld]
+ * for keys t < n_keys, of which t <= p are visible; masked ones become 0. */
+static void attention_softmax(float *s, size_t ld, int n_keys, int p, float scale, float slope) {
+    float max = -INFINITY;
+    for (int t = 0; t <= p; t++) {
+        float v = s[(size_t)t * ld] * scale - slope * (float)(p - t);
+        s[(size_t)t * ld] = v;
+        if (v > max) max = v;
+    }
+    float sum = 0.0f;
+    for (int t = 0; t <= p; t++) {
+        float e = expf(s[(size_t)t * ld] - max);
+        s[(size_t)t * ld] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int t = 0; t <= p; t++) s[(size_t)t * ld] *= inv;
+    for (int t = p + 1; t < n_keys; t++) s[(size_t)t * ld] = 0.0f;
+}
+
+static void attention_blocks(void *arg, int begin, int end, int worker) {
     const attention_job *j = arg;
     int d = j->head_dim, H = j->n_heads * d;
     float scale = 1.0f / sqrtf((float)d);
+    float *st = j->scratch + (size_t)worker * j->scratch_floats; /* S^T [keys][block] */
+    for (int item = begin; item < end; item++) {
+        int h = item / j->qblocks, i0 = (item % j->qblocks) * ATTN_QUERY_BLOCK;
+        int nq = j->n - i0 < ATTN_QUERY_BLOCK ? j->n - i0 : ATTN_QUERY_BLOCK;
+        int n_keys = j->pos0 + i0 + nq;
+        const float *q = f32(j->qkv) + (int64_t)i0 * 3 * H + (int64_t)h * d;
+        const float *k = f32(j->k_cache) + (int64_t)h * d;
+        const float *v = f32(j->v_cache) + (int64_t)h * d;
+        bc_gemm_nt_f32(k, H, q, 3 * H, st, ATTN_QUERY_BLOCK, n_keys, nq, d);
+        float slope = j->slopes ? f32(j->slopes)[h] : 0.0f;
+        for (int r = 0; r < nq; r++)
+            attention_softmax(st + r, ATTN_QUERY_BLOCK, n_keys, j->pos0 + i0 + r, scale, slope);
+        float *o = f32(j->out) + (int64_t)i0 * H + (int64_t)h * d;
+        bc_gemm_tn_f32(st, ATTN_QUERY_BLOCK, v, H, o, H, nq, d, n_keys);
+    }
+}
+
+static void attention_rows(void *arg, int begin, int end, int worker) {
+    const attention_job *j = arg;
+    int d = j->head_dim, H = j->n_heads * d;
+    float scale = 1.0f / sqrtf((float)d);
+    float *s = j->scratch + (size_t)worker * j->scratch_floats;
     for (int item = begin; item < end; item++) {
         int i = item / j->n_heads, h = item % j->n_heads;
         int p = j->pos0 + i;
         const float *q = f32(j->qkv) + (int64_t)i * 3 * H + (int64_t)h * d;
-        float *s = f32(j->scores) + (int64_t)item * j->scores->cols;
-        float slope = j->slopes ? f32(j->slopes)[h] : 0.0f;
-        float max = -INFINITY;
-        for (int t = 0; t <= p; t++) {
-            const float *k = f32(j->k_cache) + (int64_t)t * H + (int64_t)h * d;
-            float v = bc_dot(q, k, d) * scale - slope * (float)(p - t);
-            s[t] = v;
-            if (v > max) max = v;
-        }
-        float sum = 0.0f;
-        for (int t = 0; t <= p; t++) { s[t] = expf(s[t] - max); sum += s[t]; }
-        float inv = 1.0f / sum;
+        for (int t = 0; t <= p; t++)
+            s[t] = bc_dot(q, f32(j->k_cache) + (int64_t)t * H + (int64_t)h * d, d);
+        attention_softmax(s, 1, p + 1, p, scale, j->slopes ? f32(j->slopes)[h] : 0.0f);
         float *o = f32(j->out) + (int64_t)i * H + (int64_t)h * d;
-        memset(o, 0, (size_t)d * sizeof(float));
-        for (int t = 0; t <= p; t++) {
-            const float *v = f32(j->v_cache) + (int64_t)t * H + (int64_t)h * d;
-            bc_axpy(o, s[t] * inv, v, d);
-        }
+        /* o = sum_t s[t] v_t, vectorized (one query: P is a column) */
+        bc_gemm_tn_f32(s, 1, f32(j->v_cache) + (int64_t)h * d, H, o, d, 1, d, p + 1);
     }
 }
 
@@ -408,8 +482,19 @@ static void cpu_attention(bc_backend *be, const bc_btensor *qkv, bc_btensor *k_c
         memcpy(f32(k_cache) + (int64_t)(pos0 + i) * H, row + H, (size_t)H * sizeof(float));
         memcpy(f32(v_cache) + (int64_t)(pos0 + i) * H, row + 2 * H, (size_t)H * sizeof(float));
     }
-    attention_job job = {qkv, k_cache, v_cache, slopes, scores, out, n, pos0, n_heads, head_dim};
-    bc_threadpool_run(ctx_of(be)->pool, attention_items, &job, n * n_heads);
+    bc_threadpool *pool = ctx_of(be)->pool;
+    bool blocked = n >= ATTN_MIN_BLOCKED;
+    size_t keys = (size_t)pos0 + (size_t)n;
+    size_t need = blocked ? keys * ATTN_QUERY_BLOCK : keys;
+    size_t total = (size_t)scores->rows * (size_t)scores->cols;
+    size_t per = total / (size_t)bc_threadpool_size(pool);
+    /* scores is [>= n*n_heads, >= pos0+n]: always enough for one worker */
+    if (per < need) { pool = NULL; per = total; }
+    if (per < need) blocked = false;
+    attention_job job = {qkv, k_cache, v_cache, slopes, out, f32(scores), per, n, pos0,
+                         n_heads, head_dim, (n + ATTN_QUERY_BLOCK - 1) / ATTN_QUERY_BLOCK};
+    if (blocked) bc_threadpool_run(pool, attention_blocks, &job, n_heads * job.qblocks);
+    else bc_threadpool_run(pool, attention_rows, &job, n * n_heads);
 }
 
 static void cpu_copy_rows(bc_backend *be, bc_btensor *dst, int dst_row0, const bc_btensor *src,
@@ -443,8 +528,11 @@ static bc_store cpu_weight_store(bc_backend *be) { return ctx_of(be)->store; }
 static void cpu_free(bc_backend *be) {
     if (!be) return;
     cpu_ctx *c = ctx_of(be);
+    size_t workers = (size_t)bc_threadpool_size(c->pool);
+    if (c->panel_scratch) munmap(c->panel_scratch, c->panel_floats * workers * sizeof(float));
+    if (c->matvec_scratch)
+        munmap(c->matvec_scratch, c->matvec_floats * workers * sizeof(float));
     bc_threadpool_free(c->pool);
-    free(c->quant_scratch);
     free(c);
     free(be);
 }

@@ -21,6 +21,7 @@ static const bc_kernel_table *g_kernels;
 static bc_simd_level g_level;
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static int g_use_blas = BC_HAVE_OPENBLAS;
+static int g_blas_own_threads; /* OpenBLAS's own thread count, before we set 1 */
 
 static const bc_kernel_table *table_for(bc_simd_level level) {
 #ifdef BC_HAVE_X86_KERNELS
@@ -79,6 +80,7 @@ static void init_kernels(void) {
 #if BC_HAVE_OPENBLAS && BC_HAVE_OPENBLAS_SET_NUM_THREADS
     /* Our pool splits the GEMM across cores; OpenBLAS threads on top of it
      * would oversubscribe them (and keep spinning after each call). */
+    g_blas_own_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
 #endif
 }
@@ -120,6 +122,64 @@ int bc_kernels_use_blas(int enabled) {
     if (enabled && !BC_HAVE_OPENBLAS) return -1;
     g_use_blas = enabled ? 1 : 0;
     return 0;
+}
+
+const char *bc_blas_core(void) {
+#if BC_HAVE_OPENBLAS && BC_HAVE_OPENBLAS_GET_CORENAME
+    return openblas_get_corename();
+#elif BC_HAVE_OPENBLAS
+    return "unknown";
+#else
+    return NULL;
+#endif
+}
+
+int bc_blas_own_threads(void) {
+    kernels();
+    return BC_HAVE_OPENBLAS ? (g_blas_own_threads > 0 ? g_blas_own_threads : 1) : 0;
+}
+
+int bc_blas_sgemm(int threads, const float *W, const float *X, float *Y, int T, int rows,
+                  int cols) {
+    kernels();
+#if BC_HAVE_OPENBLAS
+#if BC_HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(threads > 0 ? threads : bc_blas_own_threads());
+#else
+    (void)threads;
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, rows, cols, 1.0f, X, cols, W, cols,
+                0.0f, Y, rows);
+#if BC_HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(1); /* back to one thread under our pool */
+#endif
+    return 0;
+#else
+    (void)threads; (void)W; (void)X; (void)Y; (void)T; (void)rows; (void)cols;
+    return -1;
+#endif
+}
+
+typedef struct read_job {
+    const float *p;
+    size_t n;
+    int items;
+    float sums[64]; /* per worker: keeps the reads observable */
+} read_job;
+
+static void read_items(void *ctx, int begin, int end, int worker) {
+    read_job *j = ctx;
+    size_t i0 = j->n * (size_t)begin / (size_t)j->items;
+    size_t i1 = j->n * (size_t)end / (size_t)j->items;
+    j->sums[worker & 63] += kernels()->read_sum(j->p + i0, i1 - i0);
+}
+
+float bc_read_pass(bc_threadpool *pool, const float *buf, size_t n) {
+    read_job j = {buf, n, 256, {0}};
+    bc_threadpool_run(pool, read_items, &j, j.items);
+    float s = 0.0f;
+    for (int i = 0; i < 64; i++) s += j.sums[i];
+    return s;
 }
 
 /* ---------------- conversions ---------------- */
@@ -199,8 +259,8 @@ void bc_matvec_bf16(bc_threadpool *pool, const uint16_t *W, const float *x, floa
 
 /* ---------------- matmul ---------------- */
 
-/* Weight rows per work item, and per converted bf16 panel on the BLAS path
- * (a panel of 64 x 5632 fp32 is 1.4 MiB: it stays in L2 while sgemm uses it). */
+/* Weight rows per work item, and per fp32 panel on the panel path (64 x 5632
+ * fp32 is 1.4 MiB: it stays in L2 while the GEMM uses it). */
 #define BC_MATMUL_ROWS_PER_ITEM 64
 /* Our own kernel walks cols in blocks so the block of X stays in L2. */
 #define BC_MATMUL_KC 512
@@ -208,85 +268,120 @@ void bc_matvec_bf16(bc_threadpool *pool, const uint16_t *W, const float *x, floa
 typedef struct matmul_job {
     const bc_kernel_table *k;
     const void *W;
+    bc_panel_fn expand; /* non-NULL: W's rows come in fp32 panels from expand */
     const float *X;
     float *Y;
     int T, rows, cols, bf16;
-    float *scratch; /* BLAS bf16 path: [threads][ROWS_PER_ITEM * cols] */
+    float *scratch;       /* expand / BLAS bf16: [threads][ROWS_PER_ITEM * cols] */
 } matmul_job;
 
-static void matmul_range_own(void *ctx, int begin, int end, int worker) {
-    (void)worker;
-    const matmul_job *j = ctx;
-    int r0 = begin * BC_MATMUL_ROWS_PER_ITEM;
-    int r1 = end * BC_MATMUL_ROWS_PER_ITEM;
-    if (r1 > j->rows) r1 = j->rows;
+/* Y[:, r0:r0+n] = X . Wf[0:n]^T for an fp32 block of n weight rows that are
+ * `ldw` floats apart (Y rows are j->rows apart), on the calling thread. */
+static void gemm_block_f32(const matmul_job *j, const float *Wf, int ldw, int r0, int n) {
+#if BC_HAVE_OPENBLAS
+    if (g_use_blas) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, j->cols, 1.0f, j->X,
+                    j->cols, Wf, ldw, 0.0f, j->Y + r0, j->rows);
+        return;
+    }
+#endif
     for (int k0 = 0; k0 < j->cols; k0 += BC_MATMUL_KC) {
         int k1 = j->cols - k0 < BC_MATMUL_KC ? j->cols : k0 + BC_MATMUL_KC;
-        if (j->bf16)
-            j->k->gemm_bf16(j->X, j->W, j->Y, j->T, r0, r1, k0, k1, j->cols, j->rows, k0 > 0);
-        else
-            j->k->gemm_f32(j->X, j->W, j->Y, j->T, r0, r1, k0, k1, j->cols, j->rows, k0 > 0);
+        j->k->gemm_f32(j->X, Wf, j->Y + r0, j->T, 0, n, k0, k1, j->cols, ldw, j->rows,
+                       k0 > 0);
     }
 }
 
-#if BC_HAVE_OPENBLAS
-static void matmul_range_blas(void *ctx, int begin, int end, int worker) {
+static void matmul_items(void *ctx, int begin, int end, int worker) {
     const matmul_job *j = ctx;
     size_t cols = (size_t)j->cols;
+    float *panel = j->scratch ? j->scratch + (size_t)worker * BC_MATMUL_ROWS_PER_ITEM * cols
+                              : NULL;
     for (int item = begin; item < end; item++) {
         int r0 = item * BC_MATMUL_ROWS_PER_ITEM;
         int n = j->rows - r0 < BC_MATMUL_ROWS_PER_ITEM ? j->rows - r0 : BC_MATMUL_ROWS_PER_ITEM;
-        const float *Wf;
-        if (j->bf16) {
-            float *panel = j->scratch + (size_t)worker * BC_MATMUL_ROWS_PER_ITEM * cols;
-            j->k->bf16_to_f32((const uint16_t *)j->W + (size_t)r0 * cols, panel, (size_t)n * cols);
-            Wf = panel;
-        } else {
-            Wf = (const float *)j->W + (size_t)r0 * cols;
+        if (j->expand) {
+            j->expand(j->W, r0, n, panel);
+            gemm_block_f32(j, panel, j->cols, r0, n);
+        } else if (!j->bf16) {
+            gemm_block_f32(j, (const float *)j->W + (size_t)r0 * cols, j->cols, r0, n);
+        } else if (panel) { /* bf16 for BLAS: widened into an fp32 panel first */
+            j->k->bf16_to_f32((const uint16_t *)j->W + (size_t)r0 * cols, panel,
+                              (size_t)n * cols);
+            gemm_block_f32(j, panel, j->cols, r0, n);
+        } else { /* our kernel widens bf16 while it packs W: no panel needed */
+            for (int k0 = 0; k0 < j->cols; k0 += BC_MATMUL_KC) {
+                int k1 = j->cols - k0 < BC_MATMUL_KC ? j->cols : k0 + BC_MATMUL_KC;
+                j->k->gemm_bf16(j->X, j->W, j->Y, j->T, r0, r0 + n, k0, k1, j->cols, j->cols,
+                                j->rows, k0 > 0);
+            }
         }
-        /* Y[:, r0:r0+n] = X . Wf^T, Y rows are `rows` apart. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, j->cols, 1.0f, j->X,
-                    j->cols, Wf, j->cols, 0.0f, j->Y + r0, j->rows);
     }
 }
-#endif
 
-static void matmul(bc_threadpool *pool, const void *W, int bf16, const float *X, float *Y,
-                   int T, int rows, int cols) {
+static void matmul(bc_threadpool *pool, const void *W, int bf16, bc_panel_fn expand,
+                   const float *X, float *Y, int T, int rows, int cols, float *scratch) {
     if (T <= 0 || rows <= 0) return;
-    if (T == 1) {
-        matvec(pool, W, bf16, X, Y, rows, cols);
-        return;
-    }
     if (cols <= 0) {
         memset(Y, 0, (size_t)T * (size_t)rows * sizeof *Y);
         return;
     }
-    matmul_job j = {kernels(), W, X, Y, T, rows, cols, bf16, NULL};
+    matmul_job j = {kernels(), W, expand, X, Y, T, rows, cols, bf16, scratch};
     int items = (rows + BC_MATMUL_ROWS_PER_ITEM - 1) / BC_MATMUL_ROWS_PER_ITEM;
-    bc_parallel_fn fn = matmul_range_own;
-#if BC_HAVE_OPENBLAS
-    if (g_use_blas) {
-        fn = matmul_range_blas;
-        if (bf16) {
-            size_t per = (size_t)BC_MATMUL_ROWS_PER_ITEM * (size_t)cols;
-            j.scratch = malloc((size_t)bc_threadpool_size(pool) * per * sizeof(float));
-            if (!j.scratch) fn = matmul_range_own; /* no memory: the kernel needing none */
-        }
+    float *owned = NULL;
+    if (bf16 && g_use_blas && !scratch) {
+        size_t per = bc_matmul_panel_floats(cols);
+        /* no memory (NULL): our kernel, which needs no panel */
+        j.scratch = owned = malloc((size_t)bc_threadpool_size(pool) * per * sizeof(float));
     }
-#endif
-    bc_threadpool_run(pool, fn, &j, items);
-    free(j.scratch);
+    bc_threadpool_run(pool, matmul_items, &j, items);
+    free(owned);
+}
+
+size_t bc_matmul_panel_floats(int cols) {
+    return cols > 0 ? (size_t)BC_MATMUL_ROWS_PER_ITEM * (size_t)cols : 0;
 }
 
 void bc_matmul_f32(bc_threadpool *pool, const float *W, const float *X, float *Y, int T,
                    int rows, int cols) {
-    matmul(pool, W, 0, X, Y, T, rows, cols);
+    if (T == 1) matvec(pool, W, 0, X, Y, rows, cols);
+    else matmul(pool, W, 0, NULL, X, Y, T, rows, cols, NULL);
 }
 
 void bc_matmul_bf16(bc_threadpool *pool, const uint16_t *W, const float *X, float *Y, int T,
                     int rows, int cols) {
-    matmul(pool, W, 1, X, Y, T, rows, cols);
+    if (T == 1) matvec(pool, W, 1, X, Y, rows, cols);
+    else matmul(pool, W, 1, NULL, X, Y, T, rows, cols, NULL);
+}
+
+void bc_matmul_bf16_scratch(bc_threadpool *pool, const uint16_t *W, const float *X, float *Y,
+                            int T, int rows, int cols, float *scratch) {
+    if (T == 1) matvec(pool, W, 1, X, Y, rows, cols);
+    else matmul(pool, W, 1, NULL, X, Y, T, rows, cols, g_use_blas ? scratch : NULL);
+}
+
+void bc_matmul_panels(bc_threadpool *pool, bc_panel_fn expand, const void *W, const float *X,
+                      float *Y, int T, int rows, int cols, float *scratch) {
+    matmul(pool, W, 0, expand, X, Y, T, rows, cols, scratch);
+}
+
+void bc_gemm_nt_f32(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int M,
+                    int N, int K) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int m = 0; m < M; m++) memset(Y + (size_t)m * ldy, 0, (size_t)N * sizeof *Y);
+        return;
+    }
+    const bc_kernel_table *k = kernels();
+    for (int k0 = 0; k0 < K; k0 += BC_MATMUL_KC) {
+        int k1 = K - k0 < BC_MATMUL_KC ? K : k0 + BC_MATMUL_KC;
+        k->gemm_f32(X, W, Y, M, 0, N, k0, k1, ldx, ldw, ldy, k0 > 0);
+    }
+}
+
+void bc_gemm_tn_f32(const float *P, int ldp, const float *V, int ldv, float *O, int ldo, int M,
+                    int N, int K) {
+    if (M > 0 && N > 0) kernels()->gemm_tn_f32(P, ldp, V, ldv, O, ldo, M, N, K < 0 ? 0 : K);
 }
 
 /* ---------------- small ops ---------------- */

@@ -47,6 +47,20 @@ int bc_kernels_have_blas(void);
  * Returns -1 when asked to turn on BLAS in a build without it. */
 int bc_kernels_use_blas(int enabled);
 
+/* Benchmark references. OpenBLAS's kernel family ("SkylakeX", "Prescott",
+ * ...), or NULL in a build without it. */
+const char *bc_blas_core(void);
+/* Threads OpenBLAS chose for itself when it started (0 without it). */
+int bc_blas_own_threads(void);
+/* Y[T, rows] = X[T, cols] . W^T by plain cblas_sgemm, threaded by OpenBLAS
+ * on `threads` threads (0: its own choice). -1 in a build without it. */
+int bc_blas_sgemm(int threads, const float *W, const float *X, float *Y, int T, int rows,
+                  int cols);
+
+/* Reads buf[0..n) once on every thread of the pool, vectorized, several
+ * loads in flight (a memory read bandwidth probe); returns the sum. */
+float bc_read_pass(bc_threadpool *pool, const float *buf, size_t n);
+
 /* ---- 16-bit float conversions (used by the loader while streaming) ---- */
 
 /* bf16 -> f32 is exact (bf16 is the high half of an f32). */
@@ -83,6 +97,32 @@ void bc_matmul_f32(bc_threadpool *pool, const float *W, const float *X, float *Y
                    int T, int rows, int cols);
 void bc_matmul_bf16(bc_threadpool *pool, const uint16_t *W, const float *X, float *Y,
                     int T, int rows, int cols);
+
+/* Per-worker scratch (floats) of the panel path for weights of `cols`
+ * columns; callers allocate bc_threadpool_size(pool) times this, once. */
+size_t bc_matmul_panel_floats(int cols);
+/* bc_matmul_bf16 without allocating: when prefill goes through OpenBLAS, bf16
+ * rows are widened into fp32 panels in `scratch` (per worker, as above);
+ * our own kernel widens them while packing and needs none. */
+void bc_matmul_bf16_scratch(bc_threadpool *pool, const uint16_t *W, const float *X, float *Y,
+                            int T, int rows, int cols, float *scratch);
+/* Writes rows [row0, row0 + nrows) of weight W as fp32 into dst
+ * ([nrows, cols], rows packed): dequantization of int8 / nf4 weights. */
+typedef void (*bc_panel_fn)(const void *W, int row0, int nrows, float *dst);
+/* Prefill for weights in any storage: each work item expands a panel of 64
+ * rows of W into its worker's fp32 scratch and multiplies it with the f32
+ * GEMM (ours or OpenBLAS), so dequantizing costs 1/T of the products. */
+void bc_matmul_panels(bc_threadpool *pool, bc_panel_fn expand, const void *W, const float *X,
+                      float *Y, int T, int rows, int cols, float *scratch);
+
+/* Single-threaded products for blocked attention (the caller splits work):
+ * bc_gemm_nt_f32: Y[m, n] = sum_k X[m, k] * W[n, k]   (m < M, n < N, k < K);
+ * bc_gemm_tn_f32: O[m, n] = sum_k P[k, m] * V[k, n].
+ * Rows of each matrix are ld* floats apart. */
+void bc_gemm_nt_f32(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int M,
+                    int N, int K);
+void bc_gemm_tn_f32(const float *P, int ldp, const float *V, int ldv, float *O, int ldo, int M,
+                    int N, int K);
 
 /* ---- small fp32 ops of the forward pass ---- */
 

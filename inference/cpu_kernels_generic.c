@@ -67,11 +67,11 @@ static void matvec_bf16_generic(const uint16_t *W, const float *x, float *y, int
 }
 
 static void gemm_f32_generic(const float *X, const float *W, float *Y, int T, int r0, int r1,
-                             int k0, int k1, int ld, int ldy, int accumulate) {
+                             int k0, int k1, int ldx, int ldw, int ldy, int accumulate) {
     for (int r = r0; r < r1; r++) {
-        const float *w = W + (size_t)r * ld + k0;
+        const float *w = W + (size_t)r * ldw + k0;
         for (int t = 0; t < T; t++) {
-            float s = dot_generic(X + (size_t)t * ld + k0, w, k1 - k0);
+            float s = dot_generic(X + (size_t)t * ldx + k0, w, k1 - k0);
             float *yp = Y + (size_t)t * ldy + r;
             *yp = accumulate ? *yp + s : s;
         }
@@ -79,16 +79,23 @@ static void gemm_f32_generic(const float *X, const float *W, float *Y, int T, in
 }
 
 static void gemm_bf16_generic(const float *X, const uint16_t *W, float *Y, int T, int r0,
-                              int r1, int k0, int k1, int ld, int ldy, int accumulate) {
+                              int r1, int k0, int k1, int ldx, int ldw, int ldy, int accumulate) {
     for (int r = r0; r < r1; r++) {
-        const uint16_t *w = W + (size_t)r * ld + k0;
+        const uint16_t *w = W + (size_t)r * ldw + k0;
         for (int t = 0; t < T; t++) {
-            float s = dot_bf16_generic(w, X + (size_t)t * ld + k0, k1 - k0);
+            float s = dot_bf16_generic(w, X + (size_t)t * ldx + k0, k1 - k0);
             float *yp = Y + (size_t)t * ldy + r;
             *yp = accumulate ? *yp + s : s;
         }
     }
 }
+
+static void gemm_tn_f32_generic(const float *P, int ldp, const float *V, int ldv, float *O,
+                                int ldo, int M, int N, int K) {
+    BC_GEMM_TN_BODY
+}
+
+static float read_sum_generic(const float *p, size_t n) { BC_READ_SUM_BODY }
 
 static void bf16_to_f32_generic(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = bc_bf16_bits_to_f32(src[i]);
@@ -105,7 +112,9 @@ const bc_kernel_table bc_kernels_generic = {
     .matvec_bf16 = matvec_bf16_generic,
     .gemm_f32 = gemm_f32_generic,
     .gemm_bf16 = gemm_bf16_generic,
+    .gemm_tn_f32 = gemm_tn_f32_generic,
     .dot = dot_generic,
+    .read_sum = read_sum_generic,
     .bf16_to_f32 = bf16_to_f32_generic,
     .f16_to_f32 = f16_to_f32_generic,
     .f32_to_bf16 = f32_to_bf16_generic,

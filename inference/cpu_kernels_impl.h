@@ -13,13 +13,19 @@ typedef struct bc_kernel_table {
     void (*matvec_bf16)(const uint16_t *W, const float *x, float *y, int r0, int r1,
                         int cols);
     /* Y[t, r] (=, or += when accumulate) sum over k in [k0, k1) of
-     * X[t, k] * W[r, k], for t in [0, T), r in [r0, r1). X and W rows are
-     * `ld` floats (or bf16s) apart, Y rows `ldy` floats apart. */
+     * X[t, k] * W[r, k], for t in [0, T), r in [r0, r1). X rows are `ldx`
+     * floats apart, W rows `ldw` floats (or bf16s), Y rows `ldy` floats. */
     void (*gemm_f32)(const float *X, const float *W, float *Y, int T, int r0, int r1,
-                     int k0, int k1, int ld, int ldy, int accumulate);
+                     int k0, int k1, int ldx, int ldw, int ldy, int accumulate);
     void (*gemm_bf16)(const float *X, const uint16_t *W, float *Y, int T, int r0, int r1,
-                      int k0, int k1, int ld, int ldy, int accumulate);
+                      int k0, int k1, int ldx, int ldw, int ldy, int accumulate);
+    /* O[m, j] = sum over k < K of P[k, m] * V[k, j], for m < M, j < N (rows
+     * ldp / ldv / ldo floats apart): attention's probabilities times V. */
+    void (*gemm_tn_f32)(const float *P, int ldp, const float *V, int ldv, float *O, int ldo,
+                        int M, int N, int K);
     float (*dot)(const float *a, const float *b, int n);
+    /* Sum of n floats in 64 lanes: a memory-bound read loop (bandwidth). */
+    float (*read_sum)(const float *p, size_t n);
     void (*bf16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*f16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*f32_to_bf16)(const float *src, uint16_t *dst, size_t n);
@@ -65,5 +71,31 @@ static inline uint16_t bc_f32_to_bf16_bits(float f) {
     uint32_t nan = (u >> 16) | 0x0040u;
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
+
+#define BC_READ_SUM_BODY                                                      \
+    float acc[64] = {0};                                                      \
+    size_t i = 0;                                                             \
+    for (; i + 64 <= n; i += 64)                                              \
+        for (int l = 0; l < 64; l++) acc[l] += p[i + l];                      \
+    float s = 0.0f;                                                           \
+    for (int l = 0; l < 64; l++) s += acc[l];                                 \
+    for (; i < n; i++) s += p[i];                                             \
+    return s;
+
+/* Body of gemm_tn_f32, shared by every level and compiled under each target
+ * so that the inner loop is vectorized at its vector width. One row of V
+ * serves every query of the block; masked (zero) probabilities are skipped. */
+#define BC_GEMM_TN_BODY                                                       \
+    for (int m = 0; m < M; m++)                                               \
+        for (int j = 0; j < N; j++) O[(size_t)m * ldo + j] = 0.0f;             \
+    for (int k = 0; k < K; k++) {                                             \
+        const float *v = V + (size_t)k * ldv, *p = P + (size_t)k * ldp;       \
+        for (int m = 0; m < M; m++) {                                         \
+            float a = p[m];                                                   \
+            float *o = O + (size_t)m * ldo;                                   \
+            if (a == 0.0f) continue;                                          \
+            for (int j = 0; j < N; j++) o[j] += a * v[j];                     \
+        }                                                                     \
+    }
 
 #endif

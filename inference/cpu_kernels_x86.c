@@ -130,7 +130,8 @@ static T512 void gemm512_panel(const float *X, int ld, const float *Bp, int kc, 
 
 #define DEFINE_GEMM512(NAME, WT, WIDEN)                                              \
     static T512 void NAME(const float *X, const WT *W, float *Y, int T, int r0,       \
-                          int r1, int k0, int k1, int ld, int ldy, int accumulate) { \
+                          int r1, int k0, int k1, int ldx, int ldw, int ldy,     \
+                          int accumulate) {                                           \
         float Bp[GEMM512_KC * GEMM512_NR];                                           \
         for (int kb = k0; kb < k1; kb += GEMM512_KC) {                               \
             int kc = k1 - kb < GEMM512_KC ? k1 - kb : GEMM512_KC;                    \
@@ -138,13 +139,13 @@ static T512 void gemm512_panel(const float *X, int ld, const float *Bp, int kc, 
             for (int r = r0; r < r1; r += GEMM512_NR) {                              \
                 int nr = r1 - r < GEMM512_NR ? r1 - r : GEMM512_NR;                  \
                 for (int j = 0; j < GEMM512_NR; j++) {                               \
-                    const WT *w = W + (size_t)(r + j) * ld + kb;                     \
+                    const WT *w = W + (size_t)(r + j) * ldw + kb;                    \
                     if (j < nr)                                                      \
                         for (int k = 0; k < kc; k++) Bp[k * GEMM512_NR + j] = WIDEN(w[k]); \
                     else                                                             \
                         for (int k = 0; k < kc; k++) Bp[k * GEMM512_NR + j] = 0.0f;  \
                 }                                                                    \
-                gemm512_panel(X + kb, ld, Bp, kc, Y + r, ldy, T, nr, acc);           \
+                gemm512_panel(X + kb, ldx, Bp, kc, Y + r, ldy, T, nr, acc);           \
             }                                                                        \
         }                                                                            \
     }
@@ -152,6 +153,13 @@ static T512 void gemm512_panel(const float *X, int ld, const float *Bp, int kc, 
 #define WIDEN_F32(v) (v)
 DEFINE_GEMM512(gemm_f32_avx512, float, WIDEN_F32)
 DEFINE_GEMM512(gemm_bf16_avx512, uint16_t, bc_bf16_bits_to_f32)
+
+static T512 void gemm_tn_f32_avx512(const float *P, int ldp, const float *V, int ldv,
+                                    float *O, int ldo, int M, int N, int K) {
+    BC_GEMM_TN_BODY
+}
+
+static T512 float read_sum_avx512(const float *p, size_t n) { BC_READ_SUM_BODY }
 
 static T512 float dot_avx512(const float *a, const float *b, int n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
@@ -183,7 +191,9 @@ const bc_kernel_table bc_kernels_avx512 = {
     .matvec_bf16 = matvec_bf16_avx512,
     .gemm_f32 = gemm_f32_avx512,
     .gemm_bf16 = gemm_bf16_avx512,
+    .gemm_tn_f32 = gemm_tn_f32_avx512,
     .dot = dot_avx512,
+    .read_sum = read_sum_avx512,
     .bf16_to_f32 = bf16_to_f32_avx512,
     .f16_to_f32 = f16_to_f32_avx512,
     .f32_to_bf16 = f32_to_bf16_avx512,
@@ -263,16 +273,16 @@ DEFINE_MATVEC256(matvec_bf16_avx2, uint16_t, ld256_bf16, ld256_bf16_part)
 /* 2 tokens x 4 rows = 8 accumulators: AVX2 has only 16 ymm registers. */
 #define DEFINE_GEMM256(NAME, WT, LD, LDP)                                            \
     INLINE T256 void NAME##_tile(const float *X, const WT *W, float *Y, int t0,      \
-                                 int nt, int r0, int nr, int k0, int k1, int ld,     \
-                                 int ldy, int accumulate) {                          \
+                                 int nt, int r0, int nr, int k0, int k1, int ldx,    \
+                                 int ldw, int ldy, int accumulate) {                          \
         __m256 acc[2][4], xv[2], wv[4];                                              \
         for (int i = 0; i < 2; i++)                                                  \
             for (int j = 0; j < 4; j++) acc[i][j] = _mm256_setzero_ps();             \
         int k = k0;                                                                  \
         for (; k + 8 <= k1; k += 8) {                                                \
-            for (int j = 0; j < nr; j++) wv[j] = LD(W + (size_t)(r0 + j) * ld + k);  \
+            for (int j = 0; j < nr; j++) wv[j] = LD(W + (size_t)(r0 + j) * ldw + k);  \
             for (int i = 0; i < nt; i++)                                             \
-                xv[i] = _mm256_loadu_ps(X + (size_t)(t0 + i) * ld + k);              \
+                xv[i] = _mm256_loadu_ps(X + (size_t)(t0 + i) * ldx + k);              \
             for (int i = 0; i < nt; i++)                                             \
                 for (int j = 0; j < nr; j++)                                         \
                     acc[i][j] = _mm256_fmadd_ps(xv[i], wv[j], acc[i][j]);            \
@@ -280,9 +290,9 @@ DEFINE_MATVEC256(matvec_bf16_avx2, uint16_t, ld256_bf16, ld256_bf16_part)
         if (k < k1) {                                                                \
             int n = k1 - k;                                                          \
             for (int j = 0; j < nr; j++)                                             \
-                wv[j] = LDP(W + (size_t)(r0 + j) * ld + k, n);                       \
+                wv[j] = LDP(W + (size_t)(r0 + j) * ldw + k, n);                       \
             for (int i = 0; i < nt; i++)                                             \
-                xv[i] = ld256_f32_part(X + (size_t)(t0 + i) * ld + k, n);            \
+                xv[i] = ld256_f32_part(X + (size_t)(t0 + i) * ldx + k, n);            \
             for (int i = 0; i < nt; i++)                                             \
                 for (int j = 0; j < nr; j++)                                         \
                     acc[i][j] = _mm256_fmadd_ps(xv[i], wv[j], acc[i][j]);            \
@@ -295,22 +305,30 @@ DEFINE_MATVEC256(matvec_bf16_avx2, uint16_t, ld256_bf16, ld256_bf16_part)
             }                                                                        \
     }                                                                                \
     static T256 void NAME(const float *X, const WT *W, float *Y, int T, int r0,       \
-                          int r1, int k0, int k1, int ld, int ldy, int accumulate) { \
+                          int r1, int k0, int k1, int ldx, int ldw, int ldy,     \
+                          int accumulate) {                                           \
         for (int r = r0; r < r1; r += 4) {                                           \
             int nr = r1 - r < 4 ? r1 - r : 4;                                        \
             int t = 0;                                                               \
             if (nr == 4)                                                             \
                 for (; t + 2 <= T; t += 2)                                           \
-                    NAME##_tile(X, W, Y, t, 2, r, 4, k0, k1, ld, ldy, accumulate);   \
+                    NAME##_tile(X, W, Y, t, 2, r, 4, k0, k1, ldx, ldw, ldy, accumulate);   \
             for (; t < T; t += 2) {                                                  \
                 int nt = T - t < 2 ? T - t : 2;                                      \
-                NAME##_tile(X, W, Y, t, nt, r, nr, k0, k1, ld, ldy, accumulate);     \
+                NAME##_tile(X, W, Y, t, nt, r, nr, k0, k1, ldx, ldw, ldy, accumulate);     \
             }                                                                        \
         }                                                                            \
     }
 
 DEFINE_GEMM256(gemm_f32_avx2, float, ld256_f32, ld256_f32_part)
 DEFINE_GEMM256(gemm_bf16_avx2, uint16_t, ld256_bf16, ld256_bf16_part)
+
+static T256 void gemm_tn_f32_avx2(const float *P, int ldp, const float *V, int ldv, float *O,
+                                  int ldo, int M, int N, int K) {
+    BC_GEMM_TN_BODY
+}
+
+static T256 float read_sum_avx2(const float *p, size_t n) { BC_READ_SUM_BODY }
 
 static T256 float dot_avx2(const float *a, const float *b, int n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
@@ -340,7 +358,9 @@ const bc_kernel_table bc_kernels_avx2 = {
     .matvec_bf16 = matvec_bf16_avx2,
     .gemm_f32 = gemm_f32_avx2,
     .gemm_bf16 = gemm_bf16_avx2,
+    .gemm_tn_f32 = gemm_tn_f32_avx2,
     .dot = dot_avx2,
+    .read_sum = read_sum_avx2,
     .bf16_to_f32 = bf16_to_f32_avx2,
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_bf16 = f32_to_bf16_avx2,

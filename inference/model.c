@@ -51,8 +51,9 @@ struct bc_model {
     bc_btensor *attn;            /* attention output [.., H] */
     bc_btensor *proj;            /* o_proj / down_proj output [.., H] */
     bc_btensor *gate, *up;       /* [.., I] */
-    bc_btensor *last;            /* [1, H]: the last row for last-token logits */
-    bc_btensor *logits;          /* [.., V] */
+    bc_btensor *last;            /* [logit_rows, H]: rows whose logits are wanted */
+    bc_btensor *logits;          /* [logit_rows, V] */
+    int logit_rows;              /* rows of lm_head output per step (all_rows) */
     bc_btensor *scores;          /* [max_batch * n_heads, ctx] attention scores */
 
     uint64_t decode_weight_bytes;
@@ -345,9 +346,15 @@ static int make_position_tables(bc_model *m, bc_error *err) {
 
 /* ======================================================================== */
 
+/* Rows of logits computed per lm_head product when every row's logits are
+ * wanted (perplexity): [64, V] fp32 is 32 MiB at 125,696 words, where a
+ * [max_batch, V] buffer would be 257 MiB at the CPU's 512-row batches. */
+enum { LOGIT_ROWS_MAX = 64 };
+
 static int make_state(bc_model *m, bc_error *err) {
     bc_backend *be = m->be;
     int B = m->max_batch;
+    m->logit_rows = B < LOGIT_ROWS_MAX ? B : LOGIT_ROWS_MAX;
     bc_store kv = BE(m)->kv_store ? BE(m)->kv_store(be) : BC_STORE_F32;
     for (int l = 0; l < m->n_layers; l++) {
         m->layers[l].k_cache = BE(m)->tensor_new(be, m->ctx, m->H, kv, false, err);
@@ -358,7 +365,7 @@ static int make_state(bc_model *m, bc_error *err) {
     struct { bc_btensor **t; int64_t rows, cols; } s[] = {
         {&m->x, B, m->H}, {&m->xn, B, m->H}, {&m->qkv, B, 3 * (int64_t)m->H},
         {&m->attn, B, m->H}, {&m->proj, B, m->H}, {&m->gate, B, m->I}, {&m->up, B, m->I},
-        {&m->last, 1, m->H}, {&m->logits, B, m->V},
+        {&m->last, m->logit_rows, m->H}, {&m->logits, m->logit_rows, m->V},
         {&m->scores, (int64_t)B * m->n_heads, m->ctx},
     };
     for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
@@ -518,8 +525,13 @@ int bc_model_forward(bc_model *m, const int32_t *ids, int n, int pos, bool all_r
         int b = n - done < m->max_batch ? n - done : m->max_batch;
         forward_batch(m, ids + done, b, pos + done);
         if (all_rows) {
-            op->matmul(be, m->lm_head, m->xn, b, m->logits);
-            op->tensor_get(be, m->logits, 0, b, logits + (size_t)done * (size_t)m->V);
+            for (int r = 0; r < b; r += m->logit_rows) {
+                int nr = b - r < m->logit_rows ? b - r : m->logit_rows;
+                op->copy_rows(be, m->last, 0, m->xn, r, nr);
+                op->matmul(be, m->lm_head, m->last, nr, m->logits);
+                op->tensor_get(be, m->logits, 0, nr,
+                               logits + ((size_t)done + (size_t)r) * (size_t)m->V);
+            }
         } else if (done + b == n) {
             op->copy_rows(be, m->last, 0, m->xn, b - 1, 1);
             op->matmul(be, m->lm_head, m->last, 1, m->logits);

@@ -2,7 +2,10 @@
  * what "bit-exact with bitsandbytes" means here and where it cannot be). */
 #include "quant.h"
 
+#include "threadpool.h"
+
 #include <float.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,8 +282,54 @@ static int8_t int8_code(float w, float factor) {
     return (int8_t)r;
 }
 
+/* Work items of a threaded quantization: rows (int8) or blocks (nf4) in
+ * [begin, end) * per. A failed item only raises `failed`: the caller then
+ * runs the whole loop again on its own thread, which stops at the first bad
+ * element with its message (a file with a NaN is rare, a clear error is
+ * worth the second pass). */
+typedef struct quant_job {
+    const quant_source *s;
+    void *out;
+    int64_t count, per;     /* units (rows or blocks), units per item */
+    int64_t n;              /* nf4: elements */
+    atomic_int failed;
+} quant_job;
+
+static void int8_rows_range(const quant_source *s, bc_quant_int8 *out, int64_t r0, int64_t r1,
+                            float *row, bc_error *err, int *failed) {
+    int64_t cols = s->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        if (read_elements(s, r * cols, cols, row, err)) { *failed = 1; return; }
+        float absmax = 0.0f;
+        for (int64_t c = 0; c < cols; c++) absmax = fmaxf(absmax, fabsf(ftz(row[c])));
+        float factor = 127.0f / absmax;
+        int8_t *q = out->q + r * cols;
+        for (int64_t c = 0; c < cols; c++) q[c] = int8_code(row[c], factor);
+        out->absmax[r] = absmax;
+    }
+}
+
+static void int8_items(void *ctx, int begin, int end, int worker) {
+    (void)worker;
+    quant_job *j = ctx;
+    float *row = malloc((size_t)j->s->cols * sizeof(float));
+    int failed = !row;
+    int64_t r0 = begin * j->per, r1 = end * j->per < j->count ? end * j->per : j->count;
+    if (row) int8_rows_range(j->s, j->out, r0, r1, row, NULL, &failed);
+    free(row);
+    if (failed) atomic_store(&j->failed, 1);
+}
+
+/* Items of about 1 MiB of weights: enough to hand out dynamically. */
+static int quant_items(int64_t count, int64_t unit_elems, int64_t *per) {
+    int64_t p = ((int64_t)1 << 18) / (unit_elems > 0 ? unit_elems : 1);
+    if (p < 1) p = 1;
+    *per = p;
+    return (int)((count + p - 1) / p);
+}
+
 static int quantize_int8_source(const quant_source *s, int64_t rows, bc_quant_int8 *out,
-                                bc_error *err) {
+                                bc_threadpool *pool, bc_error *err) {
     int64_t cols = s->cols;
     memset(out, 0, sizeof *out);
     if (check_shape(rows, cols, s->name, err)) return -1;
@@ -297,27 +346,30 @@ static int quantize_int8_source(const quant_source *s, int64_t rows, bc_quant_in
     out->storage = mem;
     out->q = (int8_t *)mem;
     out->absmax = (float *)(mem + qbytes);
-    for (int64_t r = 0; r < rows; r++) {
-        if (read_elements(s, r * cols, cols, row, err)) {
-            free(row);
-            bc_quant_int8_free(out);
-            return -1;
-        }
-        float absmax = 0.0f;
-        for (int64_t c = 0; c < cols; c++) absmax = fmaxf(absmax, fabsf(ftz(row[c])));
-        float factor = 127.0f / absmax;
-        int8_t *q = out->q + r * cols;
-        for (int64_t c = 0; c < cols; c++) q[c] = int8_code(row[c], factor);
-        out->absmax[r] = absmax;
+    int failed = 0;
+    if (pool && bc_threadpool_size(pool) > 1) {
+        quant_job j = {.s = s, .out = out, .count = rows};
+        atomic_init(&j.failed, 0);
+        int items = quant_items(rows, cols, &j.per);
+        bc_threadpool_run(pool, int8_items, &j, items);
+        failed = atomic_load(&j.failed);
+    }
+    if (failed || !pool || bc_threadpool_size(pool) <= 1) {
+        failed = 0;
+        int8_rows_range(s, out, 0, rows, row, err, &failed);
     }
     free(row);
+    if (failed) {
+        bc_quant_int8_free(out);
+        return -1;
+    }
     return 0;
 }
 
 int bc_quantize_int8_rows(const float *w, int64_t rows, int64_t cols, const char *name,
                           bc_quant_int8 *out, bc_error *err) {
     quant_source s = {w, BC_DTYPE_F32, 0, cols, name ? name : "?"};
-    return quantize_int8_source(&s, rows, out, err);
+    return quantize_int8_source(&s, rows, out, NULL, err);
 }
 
 void bc_dequantize_int8(const bc_quant_int8 *t, float *out) {
@@ -382,8 +434,28 @@ static void nf4_double_quant(bc_quant_nf4 *t, const float *absmax) {
     }
 }
 
+static void nf4_blocks_range(const quant_source *s, bc_quant_nf4 *out, int64_t n, int64_t b0,
+                             int64_t b1, bc_error *err, int *failed) {
+    for (int64_t b = b0; b < b1; b++) {
+        float v[BC_NF4_BLOCK];
+        int64_t e0 = b * BC_NF4_BLOCK;
+        int count = (int)(n - e0 < BC_NF4_BLOCK ? n - e0 : BC_NF4_BLOCK);
+        if (read_elements(s, e0, count, v, err)) { *failed = 1; return; }
+        out->absmax[b] = nf4_quantize_block(v, count, out->packed + e0 / 2);
+    }
+}
+
+static void nf4_items(void *ctx, int begin, int end, int worker) {
+    (void)worker;
+    quant_job *j = ctx;
+    int failed = 0;
+    int64_t b0 = begin * j->per, b1 = end * j->per < j->count ? end * j->per : j->count;
+    nf4_blocks_range(j->s, j->out, j->n, b0, b1, NULL, &failed);
+    if (failed) atomic_store(&j->failed, 1);
+}
+
 static int quantize_nf4_source(const quant_source *s, int64_t rows, int double_quant,
-                               bc_quant_nf4 *out, bc_error *err) {
+                               bc_threadpool *pool, bc_quant_nf4 *out, bc_error *err) {
     int64_t cols = s->cols;
     memset(out, 0, sizeof *out);
     if (check_shape(rows, cols, s->name, err)) return -1;
@@ -411,16 +483,22 @@ static int quantize_nf4_source(const quant_source *s, int64_t rows, int double_q
     out->storage = mem;
     out->packed = (uint8_t *)mem;
     out->absmax = double_quant ? tmp_absmax : (float *)(mem + packed_bytes);
-    for (int64_t b = 0; b < nblocks; b++) {
-        float v[BC_NF4_BLOCK];
-        int64_t e0 = b * BC_NF4_BLOCK;
-        int count = (int)(n - e0 < BC_NF4_BLOCK ? n - e0 : BC_NF4_BLOCK);
-        if (read_elements(s, e0, count, v, err)) {
-            free(tmp_absmax);
-            bc_quant_nf4_free(out);
-            return -1;
-        }
-        out->absmax[b] = nf4_quantize_block(v, count, out->packed + e0 / 2);
+    int failed = 0;
+    if (pool && bc_threadpool_size(pool) > 1) {
+        quant_job j = {.s = s, .out = out, .count = nblocks, .n = n};
+        atomic_init(&j.failed, 0);
+        int items = quant_items(nblocks, BC_NF4_BLOCK, &j.per);
+        bc_threadpool_run(pool, nf4_items, &j, items);
+        failed = atomic_load(&j.failed);
+    }
+    if (failed || !pool || bc_threadpool_size(pool) <= 1) {
+        failed = 0;
+        nf4_blocks_range(s, out, n, 0, nblocks, err, &failed);
+    }
+    if (failed) {
+        free(tmp_absmax);
+        bc_quant_nf4_free(out);
+        return -1;
     }
     if (double_quant) {
         out->double_quant = 1;
@@ -436,7 +514,7 @@ static int quantize_nf4_source(const quant_source *s, int64_t rows, int double_q
 int bc_quantize_nf4(const float *w, int64_t rows, int64_t cols, int double_quant,
                     const char *name, bc_quant_nf4 *out, bc_error *err) {
     quant_source s = {w, BC_DTYPE_F32, 0, cols, name ? name : "?"};
-    return quantize_nf4_source(&s, rows, double_quant, out, err);
+    return quantize_nf4_source(&s, rows, double_quant, NULL, out, err);
 }
 
 float bc_nf4_block_scale(const bc_quant_nf4 *t, int64_t b) {
@@ -483,15 +561,15 @@ int bc_quant_tensor_from_rows(bc_quant_format format, const void *src, bc_dtype 
     if (src_dtype != BC_DTYPE_F32 && src_dtype != BC_DTYPE_F16 && src_dtype != BC_DTYPE_BF16)
         return bc_errorf(err, "tensor %s: cannot quantize dtype %d (need F32, F16 or BF16)",
                          name, (int)src_dtype);
-    bc_quant_options none = {0, 0};
+    bc_quant_options none = {0, 0, NULL};
     if (!opt) opt = &none;
     quant_source s = {src, src_dtype, opt->via_f16, cols, name};
     dst->format = format;
     switch (format) {
     case BC_QUANT_INT8:
-        return quantize_int8_source(&s, rows, &dst->int8, err);
+        return quantize_int8_source(&s, rows, &dst->int8, opt->pool, err);
     case BC_QUANT_NF4:
-        return quantize_nf4_source(&s, rows, opt->double_quant, &dst->nf4, err);
+        return quantize_nf4_source(&s, rows, opt->double_quant, opt->pool, &dst->nf4, err);
     }
     return bc_errorf(err, "tensor %s: unknown quantization format %d", name, (int)format);
 }

@@ -83,6 +83,7 @@ typedef struct bc_quant_options {
     int via_f16;         /* round every weight to fp16 first, as bnb 0.41's
                             Params4bit.cuda()/Int8Params.cuda() do (.half());
                             a value that overflows fp16 is then an error */
+    struct bc_threadpool *pool; /* quantize on these threads (NULL: the caller's) */
 } bc_quant_options;
 
 /* The 16 NF4 code values (index = 4-bit code), bnb get_4bit_type('nf4'). */
@@ -156,8 +157,15 @@ const char *bc_quant_simd_name(bc_quant_simd s);
 
 void bc_matvec_int8_rows(const bc_quant_int8 *w, const float *x, float *y,
                          int64_t row_begin, int64_t row_end);
+/* Allocates its scratch per call; the engine uses the _scratch form. */
 void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
                         int64_t row_begin, int64_t row_end);
+/* The same with caller-owned scratch of bc_quant_matvec_scratch_floats(cols)
+ * floats (x split into even/odd elements, one row of block scales): the
+ * decode loop allocates nothing. */
+size_t bc_quant_matvec_scratch_floats(int64_t cols);
+void bc_matvec_nf4_rows_scratch(const bc_quant_nf4 *w, const float *x, float *y,
+                                int64_t row_begin, int64_t row_end, float *scratch);
 int bc_matvec_int8(const bc_quant_int8 *w, const float *x, float *y, int n_threads,
                    bc_error *err);
 int bc_matvec_nf4(const bc_quant_nf4 *w, const float *x, float *y, int n_threads,
@@ -171,6 +179,10 @@ void bc_matmul_int8_rows(const bc_quant_int8 *w, const float *X, int64_t m, floa
                          int64_t row_begin, int64_t row_end, float *scratch);
 void bc_matmul_nf4_rows(const bc_quant_nf4 *w, const float *X, int64_t m, float *Y,
                         int64_t row_begin, int64_t row_end, float *scratch);
+/* Dequantizes rows [row0, row0 + nrows) into dst[nrows, cols] (fp32, the
+ * same values the kernels above multiply with): fp32 panels for the GEMM. */
+void bc_dequant_int8_rows(const bc_quant_int8 *w, int64_t row0, int64_t nrows, float *dst);
+void bc_dequant_nf4_rows(const bc_quant_nf4 *w, int64_t row0, int64_t nrows, float *dst);
 int bc_matmul_int8(const bc_quant_int8 *w, const float *X, int64_t m, float *Y,
                    int n_threads, bc_error *err);
 int bc_matmul_nf4(const bc_quant_nf4 *w, const float *X, int64_t m, float *Y,

@@ -292,8 +292,12 @@ static void nf4_rows_generic(const bc_quant_nf4 *w, const float *x, float *y,
     }
 }
 
-void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
-                        int64_t row_begin, int64_t row_end) {
+size_t bc_quant_matvec_scratch_floats(int64_t cols) {
+    return (size_t)cols + (size_t)(cols / BC_NF4_BLOCK) + 1;
+}
+
+void bc_matvec_nf4_rows_scratch(const bc_quant_nf4 *w, const float *x, float *y,
+                                int64_t row_begin, int64_t row_end, float *scratch) {
     int64_t cols = w->cols;
     if (cols % BC_NF4_BLOCK != 0) {
         nf4_rows_generic(w, x, y, row_begin, row_end);
@@ -301,12 +305,7 @@ void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
     }
     int64_t half = cols / 2, nblk = cols / BC_NF4_BLOCK;
     /* x split into even/odd elements, plus one row of block scales */
-    float *buf = malloc(((size_t)cols + (size_t)nblk) * sizeof(float));
-    if (!buf) { /* degrade gracefully rather than fail a matvec */
-        nf4_rows_generic(w, x, y, row_begin, row_end);
-        return;
-    }
-    float *xe = buf, *xo = buf + half, *scales = buf + cols;
+    float *xe = scratch, *xo = scratch + half, *scales = scratch + cols;
     for (int64_t k = 0; k < half; k++) {
         xe[k] = x[2 * k];
         xo[k] = x[2 * k + 1];
@@ -326,6 +325,16 @@ void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
         }
         y[r] = nf4_row(w->packed + r * half, xe, xo, sc, nblk);
     }
+}
+
+void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
+                        int64_t row_begin, int64_t row_end) {
+    float *buf = malloc(bc_quant_matvec_scratch_floats(w->cols) * sizeof(float));
+    if (!buf) { /* degrade gracefully rather than fail a matvec */
+        nf4_rows_generic(w, x, y, row_begin, row_end);
+        return;
+    }
+    bc_matvec_nf4_rows_scratch(w, x, y, row_begin, row_end, buf);
     free(buf);
 }
 
@@ -353,6 +362,36 @@ static void dequant_nf4_row(const bc_quant_nf4 *w, int64_t r, float *out) {
         for (; c < stop; c++) {
             uint8_t byte = w->packed[(e0 + c) / 2];
             out[c] = bc_nf4_code[((e0 + c) & 1) ? (byte & 15) : (byte >> 4)] * s;
+        }
+    }
+}
+
+void bc_dequant_int8_rows(const bc_quant_int8 *w, int64_t row0, int64_t nrows, float *dst) {
+    for (int64_t k = 0; k < nrows; k++) dequant_int8_row(w, row0 + k, dst + k * w->cols);
+}
+
+/* Whole blocks per row (cols % 64 == 0, every real model): one scale per 64
+ * values, high nibble first; the same products code * scale in fp32 as
+ * dequant_nf4_row. */
+void bc_dequant_nf4_rows(const bc_quant_nf4 *w, int64_t row0, int64_t nrows, float *dst) {
+    int64_t cols = w->cols;
+    if (cols % BC_NF4_BLOCK != 0) {
+        for (int64_t k = 0; k < nrows; k++) dequant_nf4_row(w, row0 + k, dst + k * cols);
+        return;
+    }
+    int64_t nblk = cols / BC_NF4_BLOCK;
+    for (int64_t k = 0; k < nrows; k++) {
+        int64_t r = row0 + k;
+        const uint8_t *p = w->packed + r * (cols / 2);
+        float *out = dst + k * cols;
+        for (int64_t b = 0; b < nblk; b++) {
+            float s = bc_nf4_block_scale(w, r * nblk + b);
+            const uint8_t *pb = p + b * (BC_NF4_BLOCK / 2);
+            float *ob = out + b * BC_NF4_BLOCK;
+            for (int i = 0; i < BC_NF4_BLOCK / 2; i++) {
+                ob[2 * i] = bc_nf4_code[pb[i] >> 4] * s;
+                ob[2 * i + 1] = bc_nf4_code[pb[i] & 15] * s;
+            }
         }
     }
 }

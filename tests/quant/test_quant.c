@@ -196,7 +196,8 @@ static void run_case(char **lines, int n) {
     const char *fmt = field(lines, n, "format"), *dt = field(lines, n, "dtype");
     long long rows = 0, cols = 0;
     sscanf(field(lines, n, "shape"), "%lld %lld", &rows, &cols);
-    bc_quant_options opt = {atoi(field(lines, n, "double_quant")), atoi(field(lines, n, "via_f16"))};
+    bc_quant_options opt = {.double_quant = atoi(field(lines, n, "double_quant")),
+                            .via_f16 = atoi(field(lines, n, "via_f16"))};
     int expect_error = atoi(field(lines, n, "expect_error"));
     bc_dtype dtype = !strcmp(dt, "f32") ? BC_DTYPE_F32 : !strcmp(dt, "f16") ? BC_DTYPE_F16 : BC_DTYPE_BF16;
     size_t elems = (size_t)(rows * cols), esz = dtype == BC_DTYPE_F32 ? 4 : 2;
