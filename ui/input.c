@@ -115,6 +115,29 @@ char *bc_input_history_path(void) {
     return strdup(buf);
 }
 
+/* Text for the input line set while readline runs our line handler (e.g.
+ * /edit): readline clears the line when the handler returns, so it is put
+ * in afterwards (read_pending). */
+static char *pending_text;
+static bool in_handler;
+
+static void apply_pending_text(void) {
+    if (!pending_text) return;
+    rl_replace_line(pending_text, 0);
+    rl_point = rl_end;
+    free(pending_text);
+    pending_text = NULL;
+    bc_input_dirty = true;
+}
+
+/* Lets readline consume the queue. */
+static void read_queued(void) {
+    while (!q_empty()) {
+        rl_callback_read_char();
+        apply_pending_text();
+    }
+}
+
 static void on_line(char *line) {
     if (line && *line) {
         HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
@@ -129,7 +152,9 @@ static void on_line(char *line) {
         }
     }
     bc_input_dirty = true;
+    in_handler = true;
     cbs.on_line(cbs.user, line);
+    in_handler = false;
 }
 
 /* ---- app key functions -------------------------------------------------- */
@@ -216,6 +241,8 @@ void bc_input_shutdown(void) {
     hist_path = NULL;
     free(q);
     q = NULL;
+    free(pending_text);
+    pending_text = NULL;
     q_head = q_len = q_cap = 0;
     if (devnull) fclose(devnull);
     devnull = NULL;
@@ -232,7 +259,7 @@ void bc_input_feed(const unsigned char *b, size_t n) {
         if (b[i] == 0x03) {
             q_push(b + start, i - start);
             start = i + 1;
-            while (!q_empty()) rl_callback_read_char();
+            read_queued();
             cbs.on_action(cbs.user, BC_ACT_INTERRUPT);
             continue;
         }
@@ -251,7 +278,7 @@ void bc_input_feed(const unsigned char *b, size_t n) {
         }
     }
     q_push(b + start, n - start);
-    while (!q_empty()) rl_callback_read_char();
+    read_queued();
 }
 
 const char *bc_input_prompt(void) { return rl_display_prompt ? rl_display_prompt : "> "; }
@@ -260,6 +287,11 @@ size_t bc_input_cursor_byte(void) { return rl_point > 0 ? (size_t)rl_point : 0; 
 bool bc_input_empty(void) { return rl_end == 0; }
 
 void bc_input_set_text(const char *text) {
+    if (in_handler) {
+        free(pending_text);
+        pending_text = strdup(text);
+        return;
+    }
     rl_replace_line(text, 0);
     rl_point = rl_end;
     bc_input_dirty = true;
