@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+
 static const char *const QUANTS[] = {"auto", "f32", "bf16", "f16", "int8", "nf4", NULL};
 static const char *const BACKENDS[] = {"cpu", "cuda", NULL};
 
@@ -138,6 +140,20 @@ void bc_command_apply_setting(const bc_command *c, bc_sampling *s) {
     case BC_SET_REPETITION_PENALTY: s->repetition_penalty = (float)c->value; break;
     case BC_SET_MAX_NEW_TOKENS: s->max_new_tokens = (int)c->value; break;
     case BC_SET_SEED: s->seed = c->seed; break;
+    }
+}
+
+void bc_command_apply_generation(const bc_command *c, bc_app_generation *g) {
+    switch (c->setting) {
+    case BC_SET_TEMPERATURE: g->temperature = (float)c->value; break;
+    case BC_SET_TOP_K: g->top_k = (int)c->value; break;
+    case BC_SET_TOP_P: g->top_p = (float)c->value; break;
+    case BC_SET_REPETITION_PENALTY: g->repetition_penalty = (float)c->value; break;
+    case BC_SET_MAX_NEW_TOKENS: g->max_new_tokens = (int)c->value; break;
+    case BC_SET_SEED:
+        g->seed = c->seed;
+        g->seed_set = true;
+        break;
     }
 }
 

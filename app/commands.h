@@ -65,6 +65,11 @@ int bc_command_parse(const char *line, bc_command *out, bc_error *err);
 /* Applies a parsed /set to sampling parameters. */
 void bc_command_apply_setting(const bc_command *c, bc_sampling *s);
 
+/* Applies a parsed /set to configured generation values (app/config.h), so
+ * that what was set wins over the model's generation_config.json. */
+struct bc_app_generation;
+void bc_command_apply_generation(const bc_command *c, struct bc_app_generation *g);
+
 /* "temperature 0.7 · top_k 5 ..." for /stats and the like. */
 void bc_sampling_describe(const bc_sampling *s, char *buf, size_t len);
 

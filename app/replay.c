@@ -328,7 +328,7 @@ static const bc_replay_entry *last_reply(const runner *R) {
     return NULL;
 }
 
-static void describe_expect(const bc_replay_expect *x, char *buf, size_t len) {
+void bc_replay_expect_describe(const bc_replay_expect *x, char *buf, size_t len) {
     size_t used = 0;
     buf[0] = 0;
     if (x->contains) used += (size_t)snprintf(buf + used, len - used, "contains \"%s\"", x->contains);
@@ -338,21 +338,32 @@ static void describe_expect(const bc_replay_expect *x, char *buf, size_t len) {
         snprintf(buf + used, len - used, "%smax_tokens %d", used ? ", " : "", x->max_tokens);
 }
 
+bool bc_replay_expect_check(const bc_replay_expect *x, const char *reply, int new_tokens, char *why,
+                            size_t len) {
+    if (!reply) snprintf(why, len, "there is no reply to check");
+    else if (x->contains && !strstr(reply, x->contains))
+        snprintf(why, len, "the reply does not contain \"%s\"", x->contains);
+    else if (x->regex && regexec(&x->compiled, reply, 0, NULL, 0) != 0)
+        snprintf(why, len, "the reply does not match /%s/", x->regex);
+    else if (x->max_tokens >= 0 && new_tokens > x->max_tokens)
+        snprintf(why, len, "the reply has %d tokens, more than %d", new_tokens, x->max_tokens);
+    else {
+        snprintf(why, len, "held");
+        return true;
+    }
+    return false;
+}
+
 static int expect_step(runner *R, int step, const bc_replay_expect *x) {
     char what[2048];
-    describe_expect(x, what, sizeof what);
+    bc_replay_expect_describe(x, what, sizeof what);
     long ei = add_entry(R->r, BC_ENTRY_EXPECT, step, what);
     if (ei < 0) return -1;
     const bc_replay_entry *rep = last_reply(R);
     bc_replay_entry *e = &R->r->entries[ei];
-    if (!rep) set_note(e, false, "there is no reply to check");
-    else if (x->contains && !strstr(rep->text, x->contains))
-        set_note(e, false, "the reply does not contain \"%s\"", x->contains);
-    else if (x->regex && regexec(&x->compiled, rep->text, 0, NULL, 0) != 0)
-        set_note(e, false, "the reply does not match /%s/", x->regex);
-    else if (x->max_tokens >= 0 && rep->new_tokens > x->max_tokens)
-        set_note(e, false, "the reply has %d tokens, more than %d", rep->new_tokens, x->max_tokens);
-    else set_note(e, true, "held");
+    char why[2200];
+    bool held = bc_replay_expect_check(x, rep ? rep->text : NULL, rep ? rep->new_tokens : 0, why, sizeof why);
+    set_note(e, held, "%s", why);
     entry_begin(R, ei);
     entry_end(R, ei);
     char label[64];
@@ -434,20 +445,6 @@ static int set_system(bc_session *s, const char *text, bc_error *err) {
     return 0;
 }
 
-static void apply_setting(bc_app_generation *g, const bc_command *c) {
-    switch (c->setting) {
-    case BC_SET_TEMPERATURE: g->temperature = (float)c->value; break;
-    case BC_SET_TOP_K: g->top_k = (int)c->value; break;
-    case BC_SET_TOP_P: g->top_p = (float)c->value; break;
-    case BC_SET_REPETITION_PENALTY: g->repetition_penalty = (float)c->value; break;
-    case BC_SET_MAX_NEW_TOKENS: g->max_new_tokens = (int)c->value; break;
-    case BC_SET_SEED:
-        g->seed = c->seed;
-        g->seed_set = true;
-        break;
-    }
-}
-
 static int new_conversation(runner *R, bc_error *err) {
     bc_session *s = bc_session_new(R->o->sessions_dir ? R->o->sessions_dir : ".", err);
     if (!s) return -1;
@@ -477,7 +474,7 @@ static int command_step(runner *R, int step, const char *line) {
         rc = set_system(s, c.arg, &err);
         save_conv(R);
         break;
-    case BC_CMD_SET: apply_setting(&R->gen, &c); break;
+    case BC_CMD_SET: bc_command_apply_generation(&c, &R->gen); break;
     case BC_CMD_REGEN:
         if (s->n && s->msgs[s->n - 1].role == BC_ROLE_ASSISTANT) bc_session_truncate(s, s->n - 1);
         if (!s->n || s->msgs[s->n - 1].role != BC_ROLE_USER) {

@@ -73,6 +73,13 @@ int bc_replay_script_parse(const char *name, const char *text, size_t len,
 int bc_replay_script_load(const char *path, bc_replay_script **out, bc_error *err);
 void bc_replay_script_free(bc_replay_script *s);
 
+/* "contains \"x\", max_tokens 64": the check as written, for messages. */
+void bc_replay_expect_describe(const bc_replay_expect *x, char *buf, size_t len);
+/* Checks a reply (NULL = there is none) of new_tokens tokens; `why` gets
+ * "held" or the reason it did not hold. The runner and the TUI share it. */
+bool bc_replay_expect_check(const bc_replay_expect *x, const char *reply, int new_tokens, char *why,
+                            size_t len);
+
 /* Whether a command may appear in a replay (UI-only ones like /theme may not). */
 bool bc_replay_command_allowed(bc_command_id id);
 

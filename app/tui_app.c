@@ -145,11 +145,17 @@ void bc_tui_open_session(bc_tui *t, bc_session *s) {
 
 /* ---- talking to the worker ---------------------------------------------- */
 
-void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *quant) {
+void bc_tui_load(bc_tui *t, const char *model_arg, const char *backend_arg, const char *quant_arg) {
     bc_tui_cancel(t);
-    snprintf(t->model, sizeof t->model, "%s", model);
-    snprintf(t->backend, sizeof t->backend, "%s", backend);
-    snprintf(t->quant, sizeof t->quant, "%s", quant);
+    /* The arguments may be t->model etc. themselves (/quant keeps the model):
+     * copy them before overwriting (snprintf onto its own source is undefined). */
+    char model[sizeof t->model], backend[sizeof t->backend], quant[sizeof t->quant];
+    snprintf(model, sizeof model, "%s", model_arg);
+    snprintf(backend, sizeof backend, "%s", backend_arg);
+    snprintf(quant, sizeof quant, "%s", quant_arg);
+    memcpy(t->model, model, sizeof model);
+    memcpy(t->backend, backend, sizeof backend);
+    memcpy(t->quant, quant, sizeof quant);
     /* Resolve here (directory, HF cache id, demo) so that a bad name is one
      * status message and the loaded model stays. */
     char *dir = NULL;
@@ -186,8 +192,12 @@ void bc_tui_send(bc_tui *t) {
     t->send_when_ready = false;
     /* The default reply length must leave room for the prompt in a small
      * context (the demo model has 1024 tokens). */
+    if (!t->gen.seed_set) { /* a fresh seed per reply: /regen gives another answer */
+        t->fresh_seed = t->fresh_seed * 6364136223846793005ull + 1442695040888963407ull;
+        bc_tui_update_sampling(t);
+    }
     bc_sampling sp = t->sampling;
-    if (!t->max_new_set && t->info.context_max > 0 && sp.max_new_tokens > t->info.context_max / 2)
+    if (t->gen.max_new_tokens < 0 && t->info.context_max > 0 && sp.max_new_tokens > t->info.context_max / 2)
         sp.max_new_tokens = t->info.context_max / 2;
     bc_message *msgs = calloc(n, sizeof *msgs);
     if (!msgs) return;
@@ -246,11 +256,13 @@ static void finish_reply(bc_tui *t, const char *stop) {
 }
 
 /* While a reply streams, what is on screen is written to the session file
- * at most twice a second, so that a crash or kill -9 loses at most the last
- * half second of it. */
+ * (atomically, with fsync) once a second, so a crash or kill -9 loses at
+ * most the last second of a reply still streaming; every completed message
+ * is saved at once (bc_tui_command, finish_reply). Once a second keeps the
+ * fsync, which runs on this thread, off most frames. */
 static void save_partial_reply(bc_tui *t) {
     double now = now_s();
-    if (now - t->last_partial_save < 0.5) return;
+    if (now - t->last_partial_save < 1.0) return;
     t->last_partial_save = now;
     if (store_reply(t, "streaming") >= 0) bc_tui_save(t);
 }
@@ -283,7 +295,8 @@ static const char *stop_name(bc_stop_reason r) {
 
 /* The worker became free: send what waits (a line typed while busy). */
 static void on_ready(bc_tui *t) {
-    if (t->gen_id || t->load_id || !t->have_model) return;
+    if (t->replay) bc_tui_replay_advance(t); /* the script goes first */
+    if (t->replay || t->gen_id || t->load_id || !t->have_model) return;
     if (t->queued_line) {
         char *line = t->queued_line;
         t->queued_line = NULL;
@@ -303,6 +316,7 @@ static void handle_event(bc_tui *t, bc_event *ev) {
     case BC_EV_LOADED:
         t->info = ev->info;
         t->have_model = true;
+        bc_tui_update_sampling(t); /* this model's generation_config.json */
         if (ev->request_id == t->load_id) {
             t->load_id = 0;
             if (t->load_failed)
@@ -352,10 +366,11 @@ static void on_line(void *user, char *line) {
     }
     bool blank = strspn(line, " \t\n") == strlen(line);
     if (!blank) {
-        if ((t->gen_id || t->load_id) && !bc_is_command(line)) {
+        if ((t->gen_id || t->load_id || t->replay) && !bc_is_command(line)) {
             free(t->queued_line);
             t->queued_line = line;
-            bc_tui_status(t, false, "queued: sent when the reply ends (Ctrl-C stops it)");
+            bc_tui_status(t, false, t->replay ? "queued: sent when the replay ends (Ctrl-C stops it)"
+                                              : "queued: sent when the reply ends (Ctrl-C stops it)");
             return;
         }
         bc_tui_command(t, line);
@@ -369,7 +384,10 @@ static void on_action(void *user, bc_input_action a) {
     switch (a) {
     case BC_ACT_INTERRUPT: {
         double now = now_s();
-        if (t->gen_id) {
+        if (t->replay) {
+            bc_tui_cancel(t);
+            bc_tui_replay_stop(t);
+        } else if (t->gen_id) {
             bc_tui_cancel(t);
             bc_tui_status(t, false, "stopping…");
         } else if (!bc_input_empty()) {
@@ -444,8 +462,12 @@ static void handle_tty(bc_tui *t) {
         t->dirty = true;
         return;
     }
-    if (t->focus_history) bc_tui_pane_keys(t, buf, (size_t)r);
-    else bc_input_feed(buf, (size_t)r);
+    if (t->focus_history) {
+        bc_tui_pane_keys(t, buf, (size_t)r);
+        t->pane_keys_since = now_s();
+    } else {
+        bc_input_feed(buf, (size_t)r);
+    }
 }
 
 static void run_loop(bc_tui *t) {
@@ -461,6 +483,15 @@ static void run_loop(bc_tui *t) {
         }
         int timeout = -1;
         if (t->dirty) timeout = (int)ceil((next_frame - now) * 1000);
+        int pane_wait = bc_keyparser_wait_ms(&t->pane_keys);
+        if (pane_wait >= 0) {
+            double left_ms = t->pane_keys_since * 1000 + pane_wait - now * 1000;
+            if (left_ms <= 0) {
+                bc_tui_pane_timeout(t);
+                continue;
+            }
+            if (timeout < 0 || left_ms < timeout) timeout = (int)ceil(left_ms);
+        }
         if (timeout < -1) timeout = 0;
         struct pollfd fds[3] = {
             {.fd = STDIN_FILENO, .events = POLLIN},
@@ -492,12 +523,32 @@ static void run_loop(bc_tui *t) {
 
 /* ---- setup and teardown ------------------------------------------------- */
 
-/* Configured values win; the rest are Baichuan2-Chat's generation_config
- * (the loaded model's own file is not consulted: the worker owns it). */
-static void initial_sampling(const bc_app_config *cfg, bc_sampling *s) {
-    bc_generation_config gen;
-    bc_generation_config_defaults(&gen);
-    bc_app_config_sampling(cfg, &gen, (uint64_t)time(NULL), s);
+/* Configured values (and /set) win; the rest come from the loaded model's
+ * generation_config.json, or Baichuan2-Chat's defaults before a model is
+ * loaded (and for engines without one). */
+void bc_tui_update_sampling(bc_tui *t) {
+    bc_generation_config dflt;
+    bc_generation_config_defaults(&dflt);
+    bc_app_config c = t->cfg;
+    c.generation = t->gen;
+    bc_app_config_sampling(&c, t->have_model ? &t->info.generation : &dflt, t->fresh_seed, &t->sampling);
+}
+
+/* defaults < config files < the script < options, as `replay` has them;
+ * configuration errors come back in err. */
+static void replay_settings(const bc_options *o, const bc_replay_script *script, bc_app_config *cfg,
+                            bc_error *err) {
+    char *log = NULL;
+    size_t log_len = 0;
+    FILE *f = open_memstream(&log, &log_len);
+    bc_replay_settings(o, script, NULL, NULL, cfg, f);
+    if (f) fclose(f);
+    if (log && *log) {
+        log[strcspn(log, "\n")] = 0; /* the first message */
+        const char *msg = strncmp(log, "baichuan-chat: ", 15) ? log : log + 15;
+        snprintf(err->msg, sizeof err->msg, "%s", msg);
+    }
+    free(log);
 }
 
 /* --session NAME|FILE: a path, or a name in the sessions directory. */
@@ -551,20 +602,24 @@ int bc_tui_app_run(const bc_options *o) {
     bc_error_clear(&err);
     /* Configuration: defaults < user file < -c FILE < options. A broken file
      * is reported on screen; the program starts with the layers that worked. */
-    bc_app_config cfg;
-    bc_error cfg_err;
+    bc_app_config *cfg = &t->cfg;
+    bc_error cfg_err, replay_err;
     bc_error_clear(&cfg_err);
-    bc_app_config_load(&cfg, o, &cfg_err);
-    initial_sampling(&cfg, &t->sampling);
-    t->threads = cfg.threads;
+    bc_error_clear(&replay_err);
+    if (o->replay && bc_replay_script_load(o->replay, &t->replay, &replay_err) != 0) t->replay = NULL;
+    if (t->replay) replay_settings(o, t->replay, cfg, &cfg_err);
+    else bc_app_config_load(cfg, o, &cfg_err);
+    t->gen = cfg->generation;
+    t->fresh_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    bc_tui_update_sampling(t);
+    t->threads = cfg->threads;
     t->reply_session_index = -1;
-    t->max_new_set = cfg.generation.max_new_tokens >= 0;
-    t->show_history = cfg.ui.history_pane;
+    t->show_history = cfg->ui.history_pane;
     if (setup_signals() != 0) {
         fprintf(stderr, "baichuan-chat: cannot create a pipe\n");
         return 1;
     }
-    t->sessions_dir = cfg.paths.sessions ? strdup(cfg.paths.sessions) : bc_sessions_dir(&err);
+    t->sessions_dir = cfg->paths.sessions ? strdup(cfg->paths.sessions) : bc_sessions_dir(&err);
     if (!t->sessions_dir) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         return 1;
@@ -580,12 +635,12 @@ int bc_tui_app_run(const bc_options *o) {
         fprintf(stderr, "baichuan-chat: cannot create a session\n");
         return 1;
     }
-    if (cfg.system && t->session->n == 0) bc_session_add(t->session, BC_ROLE_SYSTEM, cfg.system, &err);
+    if (cfg->system && t->session->n == 0) bc_session_add(t->session, BC_ROLE_SYSTEM, cfg->system, &err);
 
     char theme_error[BC_ERROR_MAX] = "";
-    if (bc_theme_load(cfg.theme ? cfg.theme : "dark", &t->theme, &err) != 0)
+    if (bc_theme_load(cfg->theme ? cfg->theme : "dark", &t->theme, &err) != 0)
         snprintf(theme_error, sizeof theme_error, "%s", err.msg);
-    if (cfg.ui.ascii_borders) t->theme.ascii_borders = true;
+    if (cfg->ui.ascii_borders) t->theme.ascii_borders = true;
 
     initscr();
     raw();
@@ -599,9 +654,9 @@ int bc_tui_app_run(const bc_options *o) {
     bc_theme_apply(&t->theme);
     /* Bracketed paste and SGR mouse wheel reports (readline's own terminal
      * setup is off, so the enable sequence is ours to send). */
-    write_tty(cfg.ui.mouse ? "\033[?2004h\033[?1000h\033[?1006h" : "\033[?2004h");
+    write_tty(cfg->ui.mouse ? "\033[?2004h\033[?1000h\033[?1006h" : "\033[?2004h");
 
-    char *hist = cfg.paths.history ? strdup(cfg.paths.history) : bc_input_history_path();
+    char *hist = cfg->paths.history ? strdup(cfg->paths.history) : bc_input_history_path();
     bc_input_callbacks cb = {on_line, on_action, t};
     bc_input_init(&cb, hist, STDIN_FILENO, &err);
     free(hist);
@@ -613,11 +668,16 @@ int bc_tui_app_run(const bc_options *o) {
         bc_tui_status(t, true, "%s", theme_error);
     }
     if (cfg_err.msg[0]) bc_tui_info(t, BC_MSG_ERROR, "Configuration: %s", cfg_err.msg);
-    if (cfg.warnings) bc_tui_info(t, BC_MSG_INFO, "Configuration: %s", cfg.warnings);
-    bc_tui_load(t, cfg.model ? cfg.model : "demo", cfg.backend ? cfg.backend : "auto",
-                cfg.quant ? cfg.quant : "auto");
+    if (replay_err.msg[0]) bc_tui_info(t, BC_MSG_ERROR, "Replay: %s", replay_err.msg);
+    else if (t->replay)
+        bc_tui_info(t, BC_MSG_INFO, "Replaying %s: %zu steps (Ctrl-C stops it).", t->replay->name,
+                    t->replay->n_steps);
+    if (cfg->warnings) bc_tui_info(t, BC_MSG_INFO, "Configuration: %s", cfg->warnings);
+    bc_tui_load(t, cfg->model ? cfg->model : "demo", cfg->backend ? cfg->backend : "auto",
+                cfg->quant ? cfg->quant : "auto");
     if (cfg_err.msg[0]) bc_tui_status(t, true, "configuration: %s", cfg_err.msg);
     if (theme_error[0]) bc_tui_status(t, true, "%s", theme_error);
+    if (replay_err.msg[0]) bc_tui_status(t, true, "replay: %s", replay_err.msg);
     t->dirty = true;
 
     run_loop(t);
@@ -634,6 +694,7 @@ int bc_tui_app_run(const bc_options *o) {
     free(t->reply);
     free(t->queued_line);
     free(t->rename_target);
-    bc_app_config_free(&cfg);
+    bc_replay_script_free(t->replay);
+    bc_app_config_free(&t->cfg);
     return 0;
 }

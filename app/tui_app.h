@@ -7,7 +7,10 @@
 #include <stdint.h>
 
 #include "commands.h"
+#include "keyparse.h"
+#include "config.h"
 #include "options.h"
+#include "replay.h"
 #include "session.h"
 #include "theme.h"
 #include "transcript.h"
@@ -22,6 +25,13 @@ typedef struct bc_tui {
     bc_session *session;
     char *sessions_dir;
     bc_theme theme;
+    bc_app_config cfg;                            /* the layered configuration */
+    /* Sampling: the loaded model's generation_config.json < configuration <
+     * /set (bc_app_config_sampling, as `run` does). `gen` is cfg.generation
+     * with /set applied; `sampling` is recomputed from it and the model's
+     * defaults on every load and /set (bc_tui_update_sampling). */
+    bc_app_generation gen;
+    uint64_t fresh_seed;                          /* used while no seed is set */
     bc_sampling sampling;
     int threads;
 
@@ -43,8 +53,12 @@ typedef struct bc_tui {
     bc_gen_stats last_stats;
     bool have_stats;
     bool send_when_ready;                         /* a user message waits for the model */
-    bool max_new_set;                             /* max_new_tokens chosen by the user */
     char *queued_line;                            /* typed while busy; sent when idle */
+
+    /* --replay SCRIPT (tui_replay.c) */
+    bc_replay_script *replay;                     /* NULL = none running */
+    size_t replay_next;                           /* steps done so far */
+    int replay_expects, replay_held;              /* expects checked / held */
 
     /* Screen state. */
     bool dirty, quit, show_history, focus_history, show_help;
@@ -57,6 +71,8 @@ typedef struct bc_tui {
     char **item_details;
     bool confirm_delete;
     char *rename_target;                          /* path for /rename from the pane */
+    bc_keyparser pane_keys;                       /* the pane's key decoder */
+    double pane_keys_since;                       /* when its pending bytes arrived (s) */
 } bc_tui;
 
 /* tui_app.c */
@@ -69,10 +85,16 @@ void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *
 void bc_tui_save(bc_tui *t);
 void bc_tui_refresh_history(bc_tui *t);
 void bc_tui_open_session(bc_tui *t, bc_session *s);
+void bc_tui_update_sampling(bc_tui *t);
 
 /* tui_cmds.c */
 void bc_tui_command(bc_tui *t, const char *line);
 void bc_tui_pane_keys(bc_tui *t, const unsigned char *b, size_t n);
+void bc_tui_pane_timeout(bc_tui *t);
 const char *const *bc_tui_help_lines(size_t *n);
+
+/* tui_replay.c */
+void bc_tui_replay_advance(bc_tui *t);
+void bc_tui_replay_stop(bc_tui *t);
 
 #endif

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "input.h"
+#include "keyparse.h"
 #include "tui_app.h"
 
 /* ---- help ---------------------------------------------------------------- */
@@ -154,11 +155,16 @@ static void run_command(bc_tui *t, const bc_command *c) {
         if (!busy(t, "/system")) set_system(t, c->arg);
         break;
     case BC_CMD_SET:
-        bc_command_apply_setting(c, &t->sampling);
-        if (c->setting == BC_SET_MAX_NEW_TOKENS) t->max_new_set = true;
+        bc_command_apply_generation(c, &t->gen);
+        bc_tui_update_sampling(t);
         bc_tui_status(t, false, "%s", c->arg);
         break;
-    case BC_CMD_MODEL: bc_tui_load(t, c->arg, t->backend, t->quant); break;
+    case BC_CMD_MODEL: { /* a preset from the configuration, or a name/directory */
+        const bc_preset *p = bc_app_config_preset(&t->cfg, c->arg);
+        bc_tui_load(t, p && p->model ? p->model : c->arg, p && p->backend ? p->backend : t->backend,
+                    p && p->quant ? p->quant : t->quant);
+        break;
+    }
     case BC_CMD_QUANT: bc_tui_load(t, t->model, t->backend, c->arg); break;
     case BC_CMD_BACKEND: bc_tui_load(t, t->model, c->arg, t->quant); break;
     case BC_CMD_REGEN:
@@ -280,59 +286,65 @@ static void open_selected(bc_tui *t) {
     bc_tui_status(t, false, "opened %s", t->entries[t->selected < t->n_entries ? t->selected : 0].title);
 }
 
-void bc_tui_pane_keys(bc_tui *t, const unsigned char *b, size_t n) {
+static void pane_key(void *user, bc_key key) {
+    bc_tui *t = user;
     t->dirty = true;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char k = b[i];
-        if (t->confirm_delete) {
-            t->confirm_delete = false;
-            if ((k == 'y' || k == 'Y') && t->selected < t->n_entries) {
-                const char *p = t->entries[t->selected].path;
-                if (!strcmp(p, t->session->path)) {
-                    bc_error err;
-                    bc_session *ns = bc_session_new(t->sessions_dir, &err);
-                    if (ns) bc_tui_open_session(t, ns);
-                }
-                if (unlink(p) == 0) bc_tui_status(t, false, "deleted");
-                else bc_tui_status(t, true, "cannot delete %s", p);
-                bc_tui_refresh_history(t);
-            } else {
-                bc_tui_status(t, false, "not deleted");
+    unsigned char k = key.kind == BC_KEY_CHAR ? key.ch : 0;
+    if (t->confirm_delete) {
+        t->confirm_delete = false;
+        if ((k == 'y' || k == 'Y') && t->selected < t->n_entries) {
+            const char *p = t->entries[t->selected].path;
+            if (!strcmp(p, t->session->path)) {
+                bc_error err;
+                bc_session *ns = bc_session_new(t->sessions_dir, &err);
+                if (ns) bc_tui_open_session(t, ns);
             }
-            continue;
+            if (unlink(p) == 0) bc_tui_status(t, false, "deleted");
+            else bc_tui_status(t, true, "cannot delete %s", p);
+            bc_tui_refresh_history(t);
+        } else {
+            bc_tui_status(t, false, "not deleted");
         }
-        if (k == 0x1b && i + 2 < n && (b[i + 1] == '[' || b[i + 1] == 'O')) {
-            unsigned char c = b[i + 2];
-            i += 2;
-            if (c == 'A' && t->selected > 0) t->selected--;
-            else if (c == 'B' && t->selected + 1 < t->n_entries) t->selected++;
-            else if (c == '3' && i + 1 < n && b[i + 1] == '~') {
-                i++;
-                k = 'd';
-            } else continue;
-            if (k != 'd') continue;
-        }
-        if (k == '\t' || k == 0x1b || k == 'q') t->focus_history = false;
-        else if (k == 'k' && t->selected > 0) t->selected--;
-        else if (k == 'j' && t->selected + 1 < t->n_entries) t->selected++;
-        else if (k == '\r' || k == '\n') open_selected(t);
-        else if (k == 'n') {
-            bc_error err;
-            bc_session *ns = bc_session_new(t->sessions_dir, &err);
-            if (ns) bc_tui_open_session(t, ns);
-            t->focus_history = false;
-        } else if (k == 'r' && t->selected < t->n_entries) {
-            free(t->rename_target);
-            t->rename_target = strdup(t->entries[t->selected].path);
-            char line[600];
-            snprintf(line, sizeof line, "/rename %s", t->entries[t->selected].title);
-            bc_input_set_text(line);
-            t->focus_history = false;
-        } else if (k == 'd' && t->selected < t->n_entries) {
-            t->confirm_delete = true;
-            bc_tui_status(t, true, "delete “%s”? y/n", t->entries[t->selected].title);
-        } else if (k == 0x03) {
-            t->focus_history = false;
-        }
+        return;
+    }
+    switch (key.kind) {
+    case BC_KEY_UP: k = 'k'; break;
+    case BC_KEY_DOWN: k = 'j'; break;
+    case BC_KEY_HOME: t->selected = 0; return;
+    case BC_KEY_END: t->selected = t->n_entries ? t->n_entries - 1 : 0; return;
+    case BC_KEY_DELETE: k = 'd'; break;
+    case BC_KEY_ESC: k = 0x1b; break;
+    case BC_KEY_CHAR: break;
+    default: return;
+    }
+    if (k == '\t' || k == 0x1b || k == 'q' || k == 0x03) t->focus_history = false;
+    else if (k == 'k' && t->selected > 0) t->selected--;
+    else if (k == 'j' && t->selected + 1 < t->n_entries) t->selected++;
+    else if (k == '\r' || k == '\n') open_selected(t);
+    else if (k == 'n') {
+        bc_error err;
+        bc_session *ns = bc_session_new(t->sessions_dir, &err);
+        if (ns) bc_tui_open_session(t, ns);
+        t->focus_history = false;
+    } else if (k == 'r' && t->selected < t->n_entries) {
+        free(t->rename_target);
+        t->rename_target = strdup(t->entries[t->selected].path);
+        char line[600];
+        snprintf(line, sizeof line, "/rename %s", t->entries[t->selected].title);
+        bc_input_set_text(line);
+        t->focus_history = false;
+    } else if (k == 'd' && t->selected < t->n_entries) {
+        t->confirm_delete = true;
+        bc_tui_status(t, true, "delete “%s”? y/n", t->entries[t->selected].title);
     }
 }
+
+/* Keys typed while the pane has the focus. An escape sequence split across
+ * reads is completed by the next read (or flushed by bc_tui_pane_timeout). */
+void bc_tui_pane_keys(bc_tui *t, const unsigned char *b, size_t n) {
+    t->dirty = true;
+    bc_keyparser_feed(&t->pane_keys, b, n, pane_key, t);
+}
+
+/* Nothing followed a pending ESC (or an incomplete sequence) in time. */
+void bc_tui_pane_timeout(bc_tui *t) { bc_keyparser_flush(&t->pane_keys, pane_key, t); }

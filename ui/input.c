@@ -46,6 +46,26 @@ static int q_push(const unsigned char *b, size_t n) {
 
 static bool q_empty(void) { return q_head >= q_len; }
 
+/* Bracketed paste state, tracked across reads (a marker may arrive split):
+ * inside a paste every byte is text for readline, a 0x03 included. Bytes
+ * readline pulls from the terminal itself (read_tty, in the middle of a paste
+ * or a key sequence) are tracked too, so the end marker is never missed. */
+static const unsigned char PASTE_BEGIN[] = "\033[200~", PASTE_END[] = "\033[201~";
+static bool in_paste;
+static size_t paste_match; /* bytes of the marker we look for matched so far */
+
+static void track_paste(unsigned char c) {
+    const unsigned char *m = in_paste ? PASTE_END : PASTE_BEGIN;
+    if (c == m[paste_match]) {
+        if (++paste_match == sizeof PASTE_BEGIN - 1) {
+            in_paste = !in_paste;
+            paste_match = 0;
+        }
+    } else {
+        paste_match = c == m[0] ? 1 : 0;
+    }
+}
+
 /* Reads more from the terminal, waiting at most timeout_ms (-1 = forever). */
 static bool read_tty(int timeout_ms) {
     struct pollfd p = {.fd = tty, .events = POLLIN};
@@ -53,6 +73,7 @@ static bool read_tty(int timeout_ms) {
     unsigned char buf[4096];
     ssize_t r = read(tty, buf, sizeof buf);
     if (r <= 0) return false;
+    for (ssize_t i = 0; i < r; i++) track_paste(buf[i]);
     q_push(buf, (size_t)r);
     return true;
 }
@@ -94,6 +115,29 @@ char *bc_input_history_path(void) {
     return strdup(buf);
 }
 
+/* Text for the input line set while readline runs our line handler (e.g.
+ * /edit): readline clears the line when the handler returns, so it is put
+ * in afterwards (read_pending). */
+static char *pending_text;
+static bool in_handler;
+
+static void apply_pending_text(void) {
+    if (!pending_text) return;
+    rl_replace_line(pending_text, 0);
+    rl_point = rl_end;
+    free(pending_text);
+    pending_text = NULL;
+    bc_input_dirty = true;
+}
+
+/* Lets readline consume the queue. */
+static void read_queued(void) {
+    while (!q_empty()) {
+        rl_callback_read_char();
+        apply_pending_text();
+    }
+}
+
 static void on_line(char *line) {
     if (line && *line) {
         HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
@@ -108,7 +152,9 @@ static void on_line(char *line) {
         }
     }
     bc_input_dirty = true;
+    in_handler = true;
     cbs.on_line(cbs.user, line);
+    in_handler = false;
 }
 
 /* ---- app key functions -------------------------------------------------- */
@@ -195,20 +241,25 @@ void bc_input_shutdown(void) {
     hist_path = NULL;
     free(q);
     q = NULL;
+    free(pending_text);
+    pending_text = NULL;
     q_head = q_len = q_cap = 0;
     if (devnull) fclose(devnull);
     devnull = NULL;
 }
 
-/* Takes Ctrl-C and SGR mouse reports out of the stream; the rest goes to
- * readline. */
+/* Takes Ctrl-C and SGR mouse reports out of the stream (outside a bracketed
+ * paste); the rest goes to readline. */
 void bc_input_feed(const unsigned char *b, size_t n) {
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
+        bool pasting = in_paste;
+        track_paste(b[i]);
+        if (pasting) continue;
         if (b[i] == 0x03) {
             q_push(b + start, i - start);
             start = i + 1;
-            while (!q_empty()) rl_callback_read_char();
+            read_queued();
             cbs.on_action(cbs.user, BC_ACT_INTERRUPT);
             continue;
         }
@@ -222,11 +273,12 @@ void bc_input_feed(const unsigned char *b, size_t n) {
                 if (b[j] == 'M' && button == 65) cbs.on_action(cbs.user, BC_ACT_WHEEL_DOWN);
                 start = j + 1;
                 i = j;
+                paste_match = 0;
             }
         }
     }
     q_push(b + start, n - start);
-    while (!q_empty()) rl_callback_read_char();
+    read_queued();
 }
 
 const char *bc_input_prompt(void) { return rl_display_prompt ? rl_display_prompt : "> "; }
@@ -235,6 +287,11 @@ size_t bc_input_cursor_byte(void) { return rl_point > 0 ? (size_t)rl_point : 0; 
 bool bc_input_empty(void) { return rl_end == 0; }
 
 void bc_input_set_text(const char *text) {
+    if (in_handler) {
+        free(pending_text);
+        pending_text = strdup(text);
+        return;
+    }
     rl_replace_line(text, 0);
     rl_point = rl_end;
     bc_input_dirty = true;

@@ -44,6 +44,25 @@ void bc_theme_mono(bc_theme *t) {
     t->styles[BC_STYLE_PROGRESS].reverse = true;
 }
 
+/* The closest colour of the xterm 256-colour palette beyond the first 16:
+ * the nearest 6x6x6 cube entry (levels 0, 95, 135, ..., 255) or the nearest
+ * of the 24 greys (8, 18, ..., 238), whichever is closer (squared RGB
+ * distance): greys like #d0d0d0 (grey 252) are not in the cube. */
+static int nearest_xterm256(int r, int g, int b) {
+    static const int lv[6] = {0, 95, 135, 175, 215, 255};
+    int q[3] = {r, g, b};
+    for (int k = 0; k < 3; k++) q[k] = q[k] < 48 ? 0 : q[k] < 115 ? 1 : (q[k] - 35) / 40;
+    int cube = 16 + 36 * q[0] + 6 * q[1] + q[2];
+    int dr = r - lv[q[0]], dg = g - lv[q[1]], db = b - lv[q[2]];
+    int cube_d = dr * dr + dg * dg + db * db;
+    int avg = (r + g + b) / 3;
+    int gi = avg < 8 ? 0 : avg > 238 ? 23 : (avg - 8 + 5) / 10;
+    if (gi > 23) gi = 23;
+    int gv = 8 + 10 * gi;
+    int grey_d = (r - gv) * (r - gv) + (g - gv) * (g - gv) + (b - gv) * (b - gv);
+    return grey_d < cube_d ? 232 + gi : cube;
+}
+
 /* "red", "bright-red", "default", "196", "#ff0000". */
 static int parse_color(const char *v, bc_color *c) {
     memset(c, 0, sizeof *c);
@@ -54,10 +73,7 @@ static int parse_color(const char *v, bc_color *c) {
         if (strlen(v) != 7 || sscanf(v + 1, "%2x%2x%2x", &r, &g, &b) != 3) return -1;
         c->rgb = true;
         c->r = (unsigned char)r, c->g = (unsigned char)g, c->b = (unsigned char)b;
-        /* The xterm 6x6x6 cube index for 256-colour terminals. */
-        int q[3] = {(int)r, (int)g, (int)b};
-        for (int k = 0; k < 3; k++) q[k] = q[k] < 48 ? 0 : q[k] < 115 ? 1 : (q[k] - 35) / 40;
-        c->index = 16 + 36 * q[0] + 6 * q[1] + q[2];
+        c->index = nearest_xterm256((int)r, (int)g, (int)b);
         return 0;
     }
     char *end;

@@ -1,0 +1,274 @@
+#!/bin/bash
+# The TUI suite, part 2: --replay in the TUI, sampling defaults from the
+# model's generation_config.json, /copy (OSC 52 into tmux's buffer), /export,
+# /undo, /edit, /theme at runtime, history pane rename/delete, vi mode from an
+# inputrc, the mouse wheel, Ctrl-C bytes inside a bracketed paste. Same rules
+# as test_tui.sh: private tmux server, 100x30, LANG=C.UTF-8, poll until a
+# match or a deadline, never a fixed sleep.
+#   tests/tui/test_tui_more.sh BINARY     (TAP output)
+set -u
+export LANG=C.UTF-8
+unset LC_ALL
+BIN=${1:?usage: test_tui_more.sh BINARY}
+command -v tmux >/dev/null || { echo "1..0 # SKIP tmux is not installed"; exit 77; }
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+SRC=${BC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bc-tui-more.XXXXXX")
+SOCK_BASE="bc-tui2-$$-$RANDOM" starts=0
+SOCK="$SOCK_BASE-0"
+# tmux.conf: OSC 52 from the app sets a tmux buffer (/copy is read back).
+printf 'set -s set-clipboard on\n' > "$WORK/tmux.conf"
+T() { tmux -L "$SOCK" -f "$WORK/tmux.conf" "$@"; }
+cleanup() {
+    T kill-server 2>/dev/null
+    rm -rf "$WORK"
+    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCK_BASE"-*
+}
+trap cleanup EXIT
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
+    echo "# screen:"; T capture-pane -p -t app 2>/dev/null | sed 's/^/#   /'
+}
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+T0=$(date +%s.%N)
+section() { printf '# %s (at %.1f s)\n' "$1" "$(echo "$(date +%s.%N) - $T0" | bc)"; }
+screen() { T capture-pane -p -t app 2>/dev/null; }
+wait_for() {
+    local deadline=$(( $(date +%s) + ${2:-10} ))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        screen | grep -qF -- "$1" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+wait_gone() {
+    local deadline=$(( $(date +%s) + ${2:-10} ))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        screen | grep -qF -- "$1" || return 0
+        sleep 0.05
+    done
+    return 1
+}
+# wait_file FILE [SECONDS]: until FILE exists.
+wait_file() {
+    local deadline=$(( $(date +%s) + ${2:-10} ))
+    while [ "$(date +%s)" -le "$deadline" ]; do [ -e "$1" ] && return 0; sleep 0.05; done
+    return 1
+}
+app_dead() { [ "$(T display -p -t app '#{pane_dead}')" = 1 ]; }
+type_line() { T send-keys -t app -l "$1"; T send-keys -t app Enter; }
+idle() { wait_for "│ idle" "${1:-10}"; }
+
+# start [ENV=VALUE ...] -- [ARGS...]: a fresh app (fake engine unless -m is given).
+start() {
+    local envs=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    T kill-server 2>/dev/null
+    starts=$((starts + 1)); SOCK="$SOCK_BASE-$starts"
+    T new-session -d -s app -x 100 -y 30 "exec $(printf '%q ' env -u NO_COLOR -u BC_FAKE_ENGINE \
+        LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=tmux-256color HOME="$WORK/home" \
+        XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" \
+        XDG_CONFIG_HOME="$WORK/config" BC_SOURCE_DIR="$SRC" \
+        BC_FAKE_LOAD_MS=50 BC_FAKE_DELAY_MS=4 INPUTRC=/dev/null "${envs[@]}" "$BIN" -m fake "$@")"
+    if ! T set-option -t app remain-on-exit on >/dev/null 2>&1; then
+        echo "Bail out! tmux cannot start a server"; exit 1
+    fi
+}
+sessions_dir() { echo "$WORK/data/baichuan-chat/sessions"; }
+mkdir -p "$WORK/home" "$WORK/config/baichuan-chat"
+printf 'ui:\n  history_pane: false\n' > "$WORK/config/baichuan-chat/config.yaml"
+
+section "1. --replay"
+# ---- 1. --replay: the script plays visibly; same conversation as `replay`.
+cat > "$WORK/script.yaml" <<EOF
+model: demo
+seed: 42
+generation: {temperature: 0.7, max_new_tokens: 12}
+system: "Be brief."
+steps:
+  - user: "你好"
+  - expect: {regex: "."}
+  - command: /quant bf16
+  - user: "second question"
+  - expect: {contains: "zzz-not-there"}
+  - command: /export $WORK/replay.md
+EOF
+XDG_DATA_HOME="$WORK/data-headless" XDG_CONFIG_HOME="$WORK/config" BC_SOURCE_DIR="$SRC" \
+    "$BIN" replay "$WORK/script.yaml" -o "$WORK/headless-transcript.md" 2>"$WORK/headless.log"
+mv "$WORK/replay.md" "$WORK/headless.md" 2>/dev/null
+start -- -m demo --replay "$WORK/script.yaml"
+check "--replay: user steps shown as typed, replies stream" \
+      "wait_for 'replay finished: 1/2 expects held' 30 && screen | grep -q '^You' && screen | grep -q 'second question'"
+check "--replay: expects shown with their outcome" \
+      "screen | grep -q '✓ step 2: expect regex \".\": held' && screen | grep -q '✗ step 5: expect contains \"zzz-not-there\"'"
+check "--replay: commands run through the command table (/quant bf16 switched)" \
+      "screen | grep -q '▸ step 3: /quant bf16' && screen | grep -q 'demo · cpu · bf16 │ idle'"
+check "--replay: the conversation equals headless replay's (byte-identical /export)" \
+      "wait_file '$WORK/replay.md' 5 && cmp -s '$WORK/replay.md' '$WORK/headless.md'"
+type_line "after the replay"
+check "--replay: the TUI stays open and answers afterwards" \
+      "wait_for 'after the replay' 5 && screen | grep -q 'Replay finished' && idle 20 && ! app_dead"
+printf 'steps:\n  - user: hi\n  - bogus: 1\n' > "$WORK/bad.yaml"
+start -- --replay "$WORK/bad.yaml"
+check "--replay with a bad script: line:column shown, the TUI starts" \
+      "wait_for 'bad.yaml:3:' 10 && idle"
+
+section "2. Sampling"
+# ---- 2. Sampling: the model's generation_config.json < config < /set.
+for m in m1 m2; do
+    mkdir -p "$WORK/$m"
+    for f in "$SRC"/tests/data/models/rope-safetensors-bf16/*; do ln -s "$f" "$WORK/$m/"; done
+    rm "$WORK/$m/generation_config.json"
+done
+printf '{"temperature": 0.55, "top_k": 7, "top_p": 0.66, "repetition_penalty": 1.2, "max_new_tokens": 9, "do_sample": true}\n' \
+    > "$WORK/m1/generation_config.json"
+printf '{"temperature": 0.25, "top_k": 4, "top_p": 0.9, "repetition_penalty": 1.1, "max_new_tokens": 11, "do_sample": true}\n' \
+    > "$WORK/m2/generation_config.json"
+printf 'ui:\n  history_pane: false\ngeneration:\n  top_p: 0.5\n  seed: 7\n' > "$WORK/sampling.yaml"
+start -- -m "$WORK/m1" -c "$WORK/sampling.yaml"
+idle 20
+type_line "/stats"
+check "sampling: model's generation_config, top_p from the configuration" \
+      "wait_for 'Sampling: temperature 0.55, top_k 7, top_p 0.5, repetition_penalty 1.2, max_new_tokens 9, seed 7' 5"
+type_line "/set top_k 3"; wait_for "top_k 3" 5
+type_line "/model $WORK/m2"; wait_for "loaded" 10; idle 20
+type_line "/stats"
+check "sampling: after /model, the new model's defaults; /set and config still win" \
+      "wait_for 'Sampling: temperature 0.25, top_k 3, top_p 0.5, repetition_penalty 1.1, max_new_tokens 11, seed 7' 5"
+
+section "3. /copy"
+# ---- 3. /copy (OSC 52 into tmux's paste buffer), /export, /undo, /edit.
+start "BC_FAKE_REPLY=copy me: 你好 ✓ done" --
+idle
+type_line "first question"
+wait_for "copy me: 你好 ✓ done" 5; idle
+type_line "/copy"
+check "/copy: status line" "wait_for 'copied the last reply (24 bytes) via OSC 52' 5"
+check "/copy: the OSC 52 sequence reached the terminal (tmux buffer = the reply)" \
+      "[ \"\$(T show-buffer 2>/dev/null)\" = 'copy me: 你好 ✓ done' ]"
+type_line "second question"; wait_for "second question" 5; idle
+type_line "/export $WORK/chat.md"
+wait_for "exported" 5
+printf '# first question\n\n**You:**\n\nfirst question\n\n**Assistant:**\n\ncopy me: 你好 ✓ done\n\n**You:**\n\nsecond question\n\n**Assistant:**\n\ncopy me: 你好 ✓ done\n\n' > "$WORK/chat.expected.md"
+check "/export FILE.md: title and every message in order" "cmp -s '$WORK/chat.md' '$WORK/chat.expected.md'"
+f=$(grep -l 'first question' "$(sessions_dir)"/*.yaml | head -1)
+type_line "/undo"
+check "/undo: the last exchange leaves the screen and the file" \
+      "wait_for 'last exchange removed' 5 && ! screen | grep -q 'second question' && ! grep -q 'second question' '$f' && grep -q 'first question' '$f'"
+type_line "a mesage with a typo"; wait_for "a mesage with a typo" 5; idle
+type_line "/edit"
+check "/edit: the last user message comes back into the input line" \
+      "wait_for '> a mesage with a typo' 5 && ! screen | grep -q '^  a mesage with a typo'"
+T send-keys -t app C-a M-f M-f C-w
+T send-keys -t app -l "message"
+T send-keys -t app Enter
+check "/edit: the edited message is sent instead" \
+      "wait_for '  a message with a typo' 5 && idle && [ \$(grep -c 'role: user' '$f') = 2 ] && grep -q 'a message with a typo' '$f' && ! grep -q 'mesage' '$f'"
+
+section "4. /theme"
+# ---- 4. /theme NAME at runtime: colours change (xterm 256-colour palette:
+# light's status background #d0d0d0 is grey 232 + (0xd0 - 8) / 10 = 252).
+status_sgr() { T capture-pane -e -p -t app | sed -n 29p; }
+before=$(status_sgr)
+type_line "/theme light"
+wait_for "theme light" 5
+after=$(status_sgr)
+check "/theme light: the status bar's colours change to light's (48;5;252)" \
+      "[ \"\$before\" != \"\$after\" ] && ! printf '%s' \"\$before\" | grep -q '48;5;252' && printf '%s' \"\$after\" | grep -q '48;5;252'"
+type_line "/theme mono"
+wait_for "theme mono" 5
+check "/theme mono: no colour on the status bar, reverse video" \
+      "! status_sgr | grep -q '[34]8;5;' && status_sgr | grep -q $'\\e\\[7m\\|;7m\\|\\[7;'"
+type_line "/theme nosuchtheme"
+check "/theme with an unknown name: an error, mono stays" "wait_for 'nosuchtheme' 5 && ! status_sgr | grep -q '[34]8;5;'"
+
+section "5. History pane"
+# ---- 5. History pane: rename and delete (with confirmation); arrow keys
+# split across writes (the pane's own key decoder).
+type_line "/quit"
+rm -rf "$(sessions_dir)"
+start -- ; idle; type_line "older topic"; wait_for "Echo: older topic" 5; idle; type_line "/quit"
+start -- ; idle; type_line "newer topic"; wait_for "Echo: newer topic" 5; idle
+T send-keys -t app Tab
+wait_for "Conversations (Tab: back)" 5
+# Down as "ESC [" then "B": two writes.
+T send-keys -t app -H 1b 5b; T send-keys -t app -H 42
+T send-keys -t app r
+check "pane: Down split across writes selects the 2nd entry; r puts /rename in the input" \
+      "wait_for '> /rename older topic' 5"
+T send-keys -t app C-u
+type_line "/rename Renamed topic"
+check "pane: rename shows the new title" "wait_for 'renamed to “Renamed topic”' 5 && wait_for ' Renamed topic' 5"
+old_file=$(grep -l 'older topic' "$(sessions_dir)"/*.yaml | head -1)
+check "pane: the title is saved in the file" "grep -q 'title: Renamed topic' '$old_file'"
+T send-keys -t app Tab; wait_for "Conversations (Tab: back)" 5
+# Home or End ("ESC [" then "H" / "F") to the renamed one (the order of
+# two files saved in the same second is not fixed).
+if screen | grep -n 'Renamed topic\|newer topic' | head -1 | grep -q Renamed; then
+    T send-keys -t app -H 1b 5b; T send-keys -t app -H 48
+else
+    T send-keys -t app -H 1b 5b; T send-keys -t app -H 46
+fi
+T send-keys -t app d
+check "pane: d asks for confirmation" "wait_for 'delete “Renamed topic”? y/n' 5"
+T send-keys -t app n
+check "pane: n keeps it" "wait_for 'not deleted' 5 && [ -e '$old_file' ]"
+# Delete as "ESC [", "3", "~": three writes.
+T send-keys -t app -H 1b 5b; T send-keys -t app -H 33; T send-keys -t app -H 7e
+check "pane: Delete (split in three writes) asks too" "wait_for 'delete “Renamed topic”? y/n' 5"
+T send-keys -t app y
+check "pane: y deletes the file and the entry" \
+      "wait_for 'deleted' 5 && wait_gone 'Renamed topic' 5 && [ ! -e '$old_file' ] && screen | grep -q 'newer topic'"
+
+section "6. vi mode"
+# ---- 6. vi mode from an inputrc ($if baichuan-chat).
+printf '$if baichuan-chat\nset editing-mode vi\n$endif\n' > "$WORK/inputrc"
+start INPUTRC="$WORK/inputrc" --
+idle
+T send-keys -t app -l "hello brave world"
+wait_for "> hello brave world" 5
+T send-keys -t app Escape; T send-keys -t app -l "0wdw"
+check "vi mode: Esc 0 w dw deletes a word" "wait_for '> hello world' 5"
+T send-keys -t app -l "iX"
+check "vi mode: i inserts" "wait_for '> hello Xworld' 5"
+T send-keys -t app Enter
+check "vi mode: Enter sends" "wait_for 'Echo: hello Xworld' 5"
+
+section "7. Mouse wheel"
+# ---- 7. Mouse wheel (ui.mouse: true) scrolls the transcript.
+printf 'ui:\n  history_pane: false\n  mouse: true\n' > "$WORK/mouse.yaml"
+start BC_FAKE_DELAY_MS=1 -- -c "$WORK/mouse.yaml"
+idle
+type_line "FAKE_LONG wheel"
+wait_for "Done." 20; idle
+wheel() { T send-keys -t app -l $'\e'"[<$1;10;5M"; }
+wheel 64; wheel 64
+check "wheel up: the view leaves the bottom (marker, earlier lines)" \
+      "wait_for 'new text below' 5 && ! screen | grep -q 'Done.'"
+wheel 65; wheel 65
+check "wheel down: back at the bottom" "wait_gone 'new text below' 5 && screen | grep -q 'Done.'"
+
+section "8. 0x03"
+# ---- 8. 0x03 inside a bracketed paste is text, not Ctrl-C.
+type_line "FAKE_LONG paste test"
+wait_for "Line 3 of a long reply" 10
+printf 'pasted\003text' > "$WORK/ctrlc.txt"
+T load-buffer -b c "$WORK/ctrlc.txt"
+T paste-buffer -t app -b c -p
+check "a pasted 0x03 does not stop the reply; it is in the input line" \
+      "wait_for '> pasted�text' 5 && wait_for 'Done.' 20 && ! screen | grep -q 'stopped'"
+T send-keys -t app Enter
+f=$(grep -l 'FAKE_LONG paste test' "$(sessions_dir)"/*.yaml | head -1)
+check "the pasted message keeps its 0x03 (escaped in the session file)" \
+      "wait_for 'Echo: pasted' 10 && grep -qF 'pasted\\x03text' '$f'"
+T send-keys -t app -l "FAKE_LONG real ctrl-c"; T send-keys -t app Enter
+wait_for "Line 2 of a long reply: 长回复的一行 2." 10
+T send-keys -t app C-c
+check "after the paste, a real Ctrl-C still stops a reply" "wait_for 'stopped' 5"
+
+echo "1..$n"
+[ "$failed" = 0 ]
