@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +54,48 @@ static void fsync_dir_of(const char *path) {
     close(fd);
 }
 
+/* Writes all of data to fd; returns 0 or -1 with errno set. */
+static int write_all(int fd, const char *data, size_t len) {
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* A target that is not a regular file (/dev/null, /dev/stdout, a FIFO) must
+ * be written in place: renaming a temporary file over it would replace the
+ * device node itself. A symlink is followed, so the link stays a link. */
+static int write_in_place_if_special(const char *path, const char *data, size_t len,
+                                     bc_error *err, bool *done) {
+    struct stat st;
+    *done = false;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return 0;
+    *done = true;
+    if (S_ISDIR(st.st_mode)) return bc_errorf(err, "%s: is a directory", path);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return bc_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+    int rc = write_all(fd, data, len);
+    int e = errno;
+    close(fd);
+    return rc ? bc_errorf(err, "%s: write failed: %s", path, strerror(e)) : 0;
+}
+
 int bc_write_file_atomic(const char *path, const char *data, size_t len, bc_error *err) {
+    bool special;
+    int rc = write_in_place_if_special(path, data, len, err, &special);
+    if (special || rc) return rc;
+    char resolved[PATH_MAX];
+    if (realpath(path, resolved)) path = resolved;   /* replace a link's target, not the link */
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return bc_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
     const char *step = "write";
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) goto fail;
-        off += (size_t)w;
-    }
+    if (write_all(fd, data, len)) goto fail;
     step = "fsync";
     if (fsync(fd) != 0) goto fail;
     step = "close";

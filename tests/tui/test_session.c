@@ -146,12 +146,45 @@ static void test_sessions(const char *dir) {
     bc_session_free(older);
 }
 
+/* Saving over something that is not a regular file writes into it: a FIFO
+ * stays a FIFO (as /dev/null must stay a device), and a symlink stays a link
+ * whose target gets the new content. */
+static void test_special_targets(const char *dir) {
+    char fifo[512], out[512], target[512], link[512], cmd[1200];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(out, sizeof out, "%s/fifo.out", dir);
+    CHECK(mkfifo(fifo, 0600) == 0, "made a FIFO");
+    snprintf(cmd, sizeof cmd, "cat '%s' > '%s' &", fifo, out);
+    if (system(cmd) != 0) printf("# could not start the FIFO reader\n");
+    bc_error err = {{0}};
+    int rc = bc_write_file_atomic(fifo, "through the pipe\n", 17, &err);
+    struct stat st;
+    CHECK(rc == 0 && stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode),
+          "writing to a FIFO keeps it a FIFO: %s", err.msg);
+    for (int i = 0; i < 200; i++) {   /* the reader may still be copying */
+        if (stat(out, &st) == 0 && st.st_size == 17) break;
+        usleep(10000);
+    }
+    CHECK(stat(out, &st) == 0 && st.st_size == 17, "the FIFO's reader got the data");
+
+    snprintf(target, sizeof target, "%s/real.md", dir);
+    snprintf(link, sizeof link, "%s/link.md", dir);
+    bc_error_clear(&err);
+    rc = bc_write_file_atomic(target, "old\n", 4, &err);
+    CHECK(rc == 0 && symlink(target, link) == 0, "a link to a regular file");
+    rc = bc_write_file_atomic(link, "new content\n", 12, &err);
+    CHECK(rc == 0 && lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && stat(target, &st) == 0 &&
+              st.st_size == 12,
+          "writing through a symlink keeps the link and replaces the target: %s", err.msg);
+}
+
 int main(void) {
     char tmpl[] = "/tmp/bc-session-test.XXXXXX";
     char *dir = mkdtemp(tmpl);
     if (!dir) BC_SKIP("cannot create a temporary directory");
     test_commands();
     test_sessions(dir);
+    test_special_targets(dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("# could not remove %s\n", dir);
