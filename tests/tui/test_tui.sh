@@ -74,7 +74,7 @@ start() {
         XDG_CONFIG_HOME="$WORK/config" BC_SOURCE_DIR="$SRC" \
         BC_FAKE_LOAD_MS=50 BC_FAKE_DELAY_MS=4 INPUTRC=/dev/null "${envs[@]}" "$BIN" -m fake "$@")"
     T set-option -t app remain-on-exit on >/dev/null
-    wait_for "idle" 10
+    wait_for "idle" 30   # generous: a loaded CI machine starts slowly
 }
 sessions_dir() { echo "$WORK/data/baichuan-chat/sessions"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
