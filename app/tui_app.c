@@ -325,6 +325,12 @@ static void handle_event(bc_tui *t, bc_event *ev) {
             else if (!t->message_is_error)
                 bc_tui_status(t, false, "loaded %s (%s, %s)", ev->info.model_name, ev->info.backend,
                               ev->info.quant);
+            /* Say it plainly, once per load: the demo's replies are noise. */
+            if (ev->info.is_demo)
+                bc_tui_info(t, BC_MSG_INFO,
+                            "This is the built-in DEMO model: tiny, with random weights, so its "
+                            "replies are noise. Use /model DIR (or -m DIR) for a real Baichuan2 "
+                            "checkpoint.");
         }
         break;
     case BC_EV_UNLOADED:
