@@ -32,7 +32,7 @@ backend: cpu
 quant: f32
 threads: 1
 seed: 7
-generation: {temperature: 0.7, top_k: 5, max_new_tokens: 48}
+generation: {temperature: 0.7, top_k: 5, max_new_tokens: 16}
 system: "Be brief."
 steps:
 """ + "".join('  - user: "question %d: 你好, how are you?"\n' % i for i in range(1, TURNS + 1))
@@ -142,7 +142,7 @@ def main():
     # Longer replies for the disk-full case: the file outgrows one page halfway.
     long_script = os.path.join(work, "long.yaml")
     with open(long_script, "w", encoding="utf-8") as f:
-        f.write(SCRIPT.replace("max_new_tokens: 48", "max_new_tokens: 120"))
+        f.write(SCRIPT.replace("max_new_tokens: 16", "max_new_tokens: 120"))
     long_dir = os.path.join(work, "long")
     subprocess.run([BIN, "replay", long_script], env=env_for(long_dir), capture_output=True)
     files = sessions(long_dir)
