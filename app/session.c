@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "yaml_reader.h"
+
 /* ---- paths and atomic writes ------------------------------------------- */
 
 static int mkdirs(char *path, bc_error *err) {
@@ -421,19 +423,22 @@ static int read_message(const char *path, yaml_document_t *d, yaml_node_t *mn, b
     return 0;
 }
 
-int bc_session_load(const char *path, bc_session **out, bc_error *err) {
+int bc_session_parse(const char *path, const char *text, size_t len, bc_session **out,
+                     bc_error *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bc_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+    if (len > BC_SESSION_MAX_BYTES)
+        return bc_errorf(err, "%s: %zu bytes is over the %llu-byte limit of a session", path, len,
+                         (unsigned long long)BC_SESSION_MAX_BYTES);
+    /* libyaml's document loader recurses per nesting level: bound it first. */
+    if (bc_yaml_check_depth(path, text, len, BC_SESSION_MAX_DEPTH, err) != 0) return -1;
     yaml_parser_t parser;
     yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_initialize(&parser)) return bc_errorf(err, "%s: out of memory", path);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         bc_errorf(err, "%s:%zu:%zu: not valid YAML: %s", path, parser.problem_mark.line + 1,
                   parser.problem_mark.column + 1, parser.problem ? parser.problem : "?");
         yaml_parser_delete(&parser);
-        fclose(f);
         return -1;
     }
     int rc = 0;
@@ -454,13 +459,22 @@ int bc_session_load(const char *path, bc_session **out, bc_error *err) {
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    fclose(f);
     if (rc != 0) {
         bc_session_free(s);
         return -1;
     }
     *out = s;
     return 0;
+}
+
+int bc_session_load(const char *path, bc_session **out, bc_error *err) {
+    *out = NULL;
+    char *text;
+    size_t len;
+    if (bc_yaml_read_file(path, BC_SESSION_MAX_BYTES, &text, &len, err) != 0) return -1;
+    int rc = bc_session_parse(path, text, len, out, err);
+    free(text);
+    return rc;
 }
 
 /* ---- listing ------------------------------------------------------------ */

@@ -43,6 +43,13 @@ char *bc_sessions_dir(bc_error *err);
 /* A new, empty session with a fresh file name in dir (nothing written yet). */
 bc_session *bc_session_new(const char *dir, bc_error *err);
 int bc_session_load(const char *path, bc_session **out, bc_error *err);
+/* The same from memory (text need not be NUL-terminated); path names it. */
+int bc_session_parse(const char *path, const char *text, size_t len, bc_session **out,
+                     bc_error *err);
+/* A session is at most this big on disk (a very long conversation is a few
+ * MB) and nests at most this deep (root, messages, message, params = 4). */
+#define BC_SESSION_MAX_BYTES ((size_t)64 << 20)
+#define BC_SESSION_MAX_DEPTH 8
 void bc_session_free(bc_session *s);
 
 /* Appends a copy of content; meta fields may be NULL. Returns the index or -1. */

@@ -1,6 +1,7 @@
 /* config.json and generation_config.json (baichuan2.md §1, §4.3). */
 #include "model_config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,7 +278,9 @@ static int parse_file(const char *dir, const char *file, bool optional, bool *pr
     if (!path) return bc_errorf(err, "%s/%s: out of memory", dir, file);
     *present = true;
     FILE *probe = fopen(path, "rb");
-    if (!probe && optional) {
+    /* Only a file that is not there is "absent": one that exists but cannot
+     * be opened (EACCES, EIO, EMFILE) is an error, not a silent default. */
+    if (!probe && optional && errno == ENOENT) {
         *present = false;
         free(path);
         return 0;

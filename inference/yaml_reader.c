@@ -56,7 +56,8 @@ static int parser_error(const char *name, const yaml_parser_t *p, bc_error *err)
 /* Walks the event stream once (libyaml's event parser keeps its own stack,
  * so this is safe on any input) to bound the nesting depth before the
  * recursive document loader sees the text. */
-static int check_depth(const char *name, const char *text, size_t len, bc_error *err) {
+int bc_yaml_check_depth(const char *name, const char *text, size_t len, int max_depth,
+                        bc_error *err) {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) return bc_errorf(err, "%s: out of memory", name);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
@@ -69,10 +70,9 @@ static int check_depth(const char *name, const char *text, size_t len, bc_error 
         }
         yaml_event_type_t type = ev.type;
         if (type == YAML_MAPPING_START_EVENT || type == YAML_SEQUENCE_START_EVENT) {
-            if (++depth > BC_YAML_MAX_DEPTH) {
+            if (++depth > max_depth) {
                 rc = bc_errorf(err, "%s:%zu:%zu: nested more than %d levels deep", name,
-                               ev.start_mark.line + 1, ev.start_mark.column + 1,
-                               BC_YAML_MAX_DEPTH);
+                               ev.start_mark.line + 1, ev.start_mark.column + 1, max_depth);
                 yaml_event_delete(&ev);
                 break;
             }
@@ -90,7 +90,7 @@ int bc_yaml_load(bc_yaml *y, const char *name, const char *text, size_t len,
                  bool allow_empty, bc_error *err) {
     memset(y, 0, sizeof *y);
     y->name = name;
-    if (check_depth(name, text, len, err) != 0) return -1;
+    if (bc_yaml_check_depth(name, text, len, BC_YAML_MAX_DEPTH, err) != 0) return -1;
 
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) return bc_errorf(err, "%s: out of memory", name);

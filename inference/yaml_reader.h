@@ -46,6 +46,13 @@ typedef enum bc_yaml_kind {
 int bc_yaml_read_file(const char *path, size_t max_bytes, char **text, size_t *len,
                       bc_error *err);
 
+/* Walks the whole event stream of `text` once (libyaml's event parser keeps
+ * its own heap stack, so this is safe on any input) and fails when mappings
+ * and sequences nest deeper than max_depth, or when the text is not YAML.
+ * Readers that use libyaml's document loader directly call it first. */
+int bc_yaml_check_depth(const char *name, const char *text, size_t len, int max_depth,
+                        bc_error *err);
+
 /* Parses the first document of `text`. The root must be a mapping; an empty
  * document gives an empty mapping only when allow_empty is set. */
 int bc_yaml_load(bc_yaml *y, const char *name, const char *text, size_t len,

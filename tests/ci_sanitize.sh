@@ -70,7 +70,9 @@ fi
 
 # ---- 2. libFuzzer harnesses, bounded time -------------------------------------
 if command -v clang >/dev/null 2>&1; then
-    fuzz_targets="tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_zip tests/fuzz/fuzz_pickle tests/fuzz/fuzz_index_json tests/fuzz/fuzz_config_json tests/fuzz/fuzz_app_yaml tests/fuzz/fuzz_tokenizer_model tests/fuzz/fuzz_tokenizer_text"
+    fuzz_targets="tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_zip tests/fuzz/fuzz_pickle tests/fuzz/fuzz_index_json tests/fuzz/fuzz_config_json tests/fuzz/fuzz_app_yaml tests/fuzz/fuzz_tokenizer_model tests/fuzz/fuzz_tokenizer_text tests/fuzz/fuzz_replay_script tests/fuzz/fuzz_session tests/fuzz/fuzz_quant_state"
+    # the theme harness exists only where ncursesw is installed
+    [ -f /usr/include/ncursesw/curses.h ] && fuzz_targets="$fuzz_targets tests/fuzz/fuzz_theme"
     if [ ! -d build-fuzz/meson-private ] &&
        ! CC=clang meson setup build-fuzz -Dfuzz=enabled -Dtui=disabled -Dcuda=disabled \
              -Dbuildtype=debugoptimized >/dev/null 2>&1; then

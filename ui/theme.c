@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "bc_build_config.h"
+#include "yaml_reader.h"
 
 static const char *const STYLE_NAMES[BC_STYLE_COUNT] = {
     "normal", "user", "user_header", "assistant", "assistant_header", "code", "system", "info",
@@ -135,19 +136,21 @@ static int parse_style(const char *path, yaml_document_t *d, yaml_node_t *n, bc_
     return 0;
 }
 
-int bc_theme_load_file(const char *path, bc_theme *t, bc_error *err) {
+int bc_theme_parse(const char *path, const char *text, size_t len, bc_theme *t, bc_error *err) {
     bc_theme_mono(t);
-    FILE *f = fopen(path, "rb");
-    if (!f) return bc_errorf(err, "%s: cannot open theme", path);
+    if (len > BC_THEME_MAX_BYTES)
+        return bc_errorf(err, "%s: %zu bytes is over the %d-byte limit of a theme", path, len,
+                         BC_THEME_MAX_BYTES);
+    /* libyaml builds the whole document tree; bound its nesting first. */
+    if (bc_yaml_check_depth(path, text, len, BC_THEME_MAX_DEPTH, err) != 0) return -1;
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         bc_errorf(err, "%s:%zu:%zu: not valid YAML: %s", path, parser.problem_mark.line + 1,
                   parser.problem_mark.column + 1, parser.problem ? parser.problem : "?");
         yaml_parser_delete(&parser);
-        fclose(f);
         return -1;
     }
     bc_theme nt;
@@ -179,8 +182,17 @@ int bc_theme_load_file(const char *path, bc_theme *t, bc_error *err) {
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    fclose(f);
     if (rc == 0) *t = nt;
+    return rc;
+}
+
+int bc_theme_load_file(const char *path, bc_theme *t, bc_error *err) {
+    bc_theme_mono(t);
+    char *text;
+    size_t len;
+    if (bc_yaml_read_file(path, BC_THEME_MAX_BYTES, &text, &len, err) != 0) return -1;
+    int rc = bc_theme_parse(path, text, len, t, err);
+    free(text);
     return rc;
 }
 

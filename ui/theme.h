@@ -7,6 +7,7 @@
 #define BC_THEME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "bc_error.h"
 
@@ -44,6 +45,14 @@ void bc_theme_mono(bc_theme *t);
  * .yaml is a file. On error *t is the mono theme and err says why. */
 int bc_theme_load(const char *name, bc_theme *t, bc_error *err);
 int bc_theme_load_file(const char *path, bc_theme *t, bc_error *err);
+
+/* Theme files are a few hundred bytes of two-level YAML: anything bigger or
+ * deeper than this is refused before libyaml builds a tree of it. */
+#define BC_THEME_MAX_BYTES (256 * 1024)
+#define BC_THEME_MAX_DEPTH 8
+/* Parses a theme held in memory (text need not be NUL-terminated); `path`
+ * names it in messages. Same results as bc_theme_load_file. */
+int bc_theme_parse(const char *path, const char *text, size_t len, bc_theme *t, bc_error *err);
 
 /* Creates colour pairs for the current terminal (after start_color). Call
  * again after loading another theme. */

@@ -15,10 +15,15 @@ build=$(cd "$build" && pwd) || exit 1
 shift
 secs=${BC_FUZZ_SECONDS:-20}
 rss=${BC_FUZZ_RSS_MB:-2048}
-harnesses=${*:-safetensors zip pickle index_json config_json app_yaml tokenizer_model tokenizer_text}
+harnesses=${*:-safetensors zip pickle index_json config_json app_yaml tokenizer_model tokenizer_text replay_script session quant_state theme}
 failed=0
 for h in $harnesses; do
     bin="$build/tests/fuzz/fuzz_$h"
+    if [ ! -x "$bin" ] && [ "$h" = theme ]; then
+        # ui/theme.c needs ncursesw; without it there is no theme reader to fuzz
+        echo "fuzz $h: skipped (no $bin: ncursesw not installed)"
+        continue
+    fi
     if [ ! -x "$bin" ]; then
         echo "fuzz $h: FAILED (no $bin; configure with CC=clang -Dfuzz=enabled)"
         failed=1
@@ -31,15 +36,18 @@ for h in $harnesses; do
     dict=""
     case $h in
         safetensors|index_json|config_json) dict="-dict=$here/json.dict" ;;
-        app_yaml) dict="-dict=$here/yaml.dict" ;;
+        app_yaml|replay_script|session|theme) dict="-dict=$here/yaml.dict" ;;
         zip) dict="-dict=$here/zip.dict" ;;
-        pickle) dict="-dict=$here/pickle.dict" ;;
+        pickle|quant_state) dict="-dict=$here/pickle.dict" ;;
     esac
     mkdir -p "$here/corpus/$h"
     # -max_len: the seeds are at most 4 KiB; 16 KiB leaves room to grow.
     # -jobs=1 runs the fuzzer in a child that writes fuzz-0.log to the current
     # directory (copied into $log when it ends): keep that inside the build.
-    (cd "$build/fuzz-work" && "$bin" -max_total_time="$secs" -rss_limit_mb="$rss" -max_len=16384 -timeout=10 \
+    # The session harness saves what it parsed: keep those files off the disk.
+    tmp=${TMPDIR:-/tmp}
+    [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
+    (cd "$build/fuzz-work" && TMPDIR=$tmp "$bin" -max_total_time="$secs" -rss_limit_mb="$rss" -max_len=16384 -timeout=10 \
         -jobs=1 -workers=1 -print_final_stats=1 $dict -artifact_prefix="$art/" \
         "$work" "$here/corpus/$h" "$here/seeds/$h") >"$log" 2>&1
     rc=$?
