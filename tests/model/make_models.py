@@ -142,7 +142,8 @@ def main():
         tensors = {k: torch.from_numpy(v).to(dtype).contiguous() for k, v in w.items()}
         write_config(d, pos, vocab, hidden, heads, layers, inter, dtype)
         write_weights(d, tensors, container)
-        shutil.copyfile(TOKENIZER, os.path.join(d, "tokenizer.model"))
+        # One tokenizer for every fixture: a relative link, not a copy.
+        os.symlink(os.path.relpath(TOKENIZER, d), os.path.join(d, "tokenizer.model"))
         size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
         print(f"{name}: vocab {vocab}, {size} bytes")
 

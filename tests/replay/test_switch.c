@@ -247,11 +247,6 @@ static void test_memory(const char *model, size_t file_bytes) {
     }
     unload(w, &o);
     uint64_t before = rss_bytes(), worst = 0, loaded_min = UINT64_MAX;
-    if (getenv("BC_SWITCH_DEBUG")) {
-        char c[64];
-        snprintf(c, sizeof c, "cp /proc/%d/smaps /tmp/smaps.base", (int)getpid());
-        if (system(c)) {}
-    }
     int failures = 0;
     for (int i = 0; i < CYCLES; i++) {
         static const char *const QUANTS[] = {"f32", "bf16", "int8", "nf4"};
@@ -268,11 +263,6 @@ static void test_memory(const char *model, size_t file_bytes) {
         uint64_t after = rss_bytes();
         if (after > worst) worst = after;
         if (getenv("BC_SWITCH_VERBOSE")) printf("# cycle %d: %.2f MB after unload\n", i, after / 1e6);
-        if (getenv("BC_SWITCH_DEBUG")) {
-            char c[64];
-            snprintf(c, sizeof c, "cp /proc/%d/smaps /tmp/smaps.%d", (int)getpid(), i);
-            if (system(c)) {}
-        }
     }
     CHECK(failures == 0, "%d load / reply / unload cycles (f32, bf16, int8, nf4 in turn) all worked", CYCLES);
     printf("# RSS before the cycles %.1f MB, with the f32 model loaded >= %.1f MB, "

@@ -10,7 +10,7 @@ set -u
 export LANG=C.UTF-8
 unset LC_ALL
 BIN=${1:?usage: test_tui_more.sh BINARY}
-command -v tmux >/dev/null || { echo "1..0 # SKIP tmux is not installed"; exit 77; }
+command -v tmux >/dev/null || { echo "1..0 # SKIP tmux is not installed"; exit 0; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 SRC=${BC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bc-tui-more.XXXXXX")
