@@ -40,10 +40,19 @@ static int output_open(output *out, const char *path) {
 /* Returns 0, or 1 when OUT could not be written. */
 static int output_close(output *out) {
     if (!out->path) {
-        fflush(stdout);
+        /* A transcript that never reached stdout (a full disk, a closed pipe)
+         * must not end in exit 0. */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "baichuan-chat: replay: writing the transcript to stdout failed\n");
+            return 1;
+        }
         return 0;
     }
-    fclose(out->f);
+    if (fclose(out->f) != 0) {
+        fprintf(stderr, "baichuan-chat: replay: out of memory collecting the transcript\n");
+        free(out->buf);
+        return 1;
+    }
     bc_error err;
     int rc = bc_write_file_atomic(out->path, out->buf ? out->buf : "", out->len, &err);
     if (rc) fprintf(stderr, "baichuan-chat: replay: %s\n", err.msg);

@@ -39,6 +39,11 @@ done
 "$bin" replay "$src/config/replay-example.yaml" >"$tmp/ex1" 2>"$tmp/ex.err"; rc=$?
 "$bin" replay "$src/config/replay-example.yaml" >"$tmp/ex2" 2>/dev/null
 check "config/replay-example.yaml runs (exit $rc) and is reproducible" '[ $rc = 0 ] && cmp -s "$tmp/ex1" "$tmp/ex2"'
+if [ -w /dev/full ]; then
+  "$bin" replay "$src/config/replay-example.yaml" >/dev/full 2>"$tmp/full.err"; rc=$?
+  check "a transcript that cannot be written (stdout on a full disk) exits 1 (exit $rc)" \
+        '[ $rc = 1 ] && grep -q "writing the transcript to stdout failed" "$tmp/full.err"'
+fi
 check "the demo's replies stream to stdout under their model line" \
   'grep -q "^\*\*Assistant\*\* (demo · cpu · bf16):" "$tmp/ex1" && grep -q "DEMO" "$tmp/ex.err"'
 check "a replay is saved in the session store with each reply's model and quant" \
