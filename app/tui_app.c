@@ -271,7 +271,13 @@ static void add_reply_text(bc_tui *t, const char *s, size_t n) {
     if (t->reply_len + n + 1 > t->reply_cap) {
         size_t cap = (t->reply_len + n + 1) * 2;
         char *p = realloc(t->reply, cap);
-        if (!p) return;
+        if (!p) {
+            /* Keep what is there; stop the reply rather than save a text
+             * with a hole in it. */
+            bc_tui_status(t, true, "out of memory: the reply is cut here");
+            bc_worker_cancel(t->worker);
+            return;
+        }
         t->reply = p;
         t->reply_cap = cap;
     }
