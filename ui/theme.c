@@ -204,15 +204,21 @@ int bc_theme_load(const char *name, bc_theme *t, bc_error *err) {
     }
     if (strchr(name, '/') || strstr(name, ".yaml")) return bc_theme_load_file(name, t, err);
     char path[4096];
-    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME"), *src = getenv("BC_SOURCE_DIR");
-    const char *dirs[4] = {0};
-    char d0[4096] = "", d1[4096] = "";
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    char d0[4096] = "", d2[4096] = "";
     if (xdg && *xdg) snprintf(d0, sizeof d0, "%s/baichuan-chat/themes", xdg);
     else if (home && *home) snprintf(d0, sizeof d0, "%s/.config/baichuan-chat/themes", home);
-    snprintf(d1, sizeof d1, "%s/themes", src && *src ? src : BC_SOURCE_DIR);
-    dirs[0] = d0;
-    dirs[1] = BC_DATADIR "/themes";
-    dirs[2] = d1;
+    /* Next to the program: build/baichuan-chat finds the source tree's
+     * themes/ before the program is installed. */
+    char exe[3072];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(d2, sizeof d2, "%s/../themes", exe);
+    }
+    const char *dirs[3] = {d0, BC_DATADIR "/themes", d2};
     for (int i = 0; i < 3; i++) {
         if (!dirs[i][0]) continue;
         snprintf(path, sizeof path, "%s/%s.yaml", dirs[i], name);
@@ -220,7 +226,8 @@ int bc_theme_load(const char *name, bc_theme *t, bc_error *err) {
     }
     bc_theme_mono(t);
     if (!strcmp(name, "mono")) return 0;
-    return bc_errorf(err, "theme '%s' not found (looked in %s, %s, %s)", name, d0, BC_DATADIR "/themes", d1);
+    return bc_errorf(err, "theme '%s' not found (looked in %s, %s, %s)", name, d0,
+                     BC_DATADIR "/themes", d2);
 }
 
 /* Nearest of the 8 (or 16) basic colours for terminals without 256. */
