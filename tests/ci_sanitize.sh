@@ -68,6 +68,32 @@ PY
     fi
 fi
 
+# ---- 1b. ThreadSanitizer on the queue and the worker thread ------------------
+# The worker test drives many generate/cancel/load interleavings, with the fake
+# engine and with the demo model's thread pool.
+if command -v clang >/dev/null 2>&1; then
+    if [ ! -d build-tsan/meson-private ] &&
+       ! CC=clang meson setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dtui=disabled \
+             -Dcuda=disabled -Dbuildtype=debugoptimized >/dev/null 2>&1; then
+        note "tsan: FAILED to configure build-tsan with clang"
+        status=1
+    elif ! ninja -C build-tsan -j "$jobs" tests/test_worker >build-tsan/ci-build.log 2>&1; then
+        tail -40 build-tsan/ci-build.log
+        note "tsan: FAILED to build the worker test"
+        status=1
+    elif TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+         BC_SOURCE_DIR="$PWD" BC_CUDA_MODULE=off build-tsan/tests/test_worker >build-tsan/worker.log 2>&1 &&
+         ! grep -q "WARNING: ThreadSanitizer" build-tsan/worker.log; then
+        note "tsan: ok, worker and queues: $(grep -c '^ok' build-tsan/worker.log) checks, no data race"
+    else
+        tail -40 build-tsan/worker.log
+        note "tsan: FAILED (build-tsan/worker.log)"
+        status=1
+    fi
+else
+    note "tsan: skipped (no clang)"
+fi
+
 # ---- 2. libFuzzer harnesses, bounded time -------------------------------------
 if command -v clang >/dev/null 2>&1; then
     fuzz_targets="tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_zip tests/fuzz/fuzz_pickle tests/fuzz/fuzz_index_json tests/fuzz/fuzz_config_json tests/fuzz/fuzz_app_yaml tests/fuzz/fuzz_tokenizer_model tests/fuzz/fuzz_tokenizer_text tests/fuzz/fuzz_replay_script tests/fuzz/fuzz_session tests/fuzz/fuzz_quant_state"
