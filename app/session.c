@@ -361,20 +361,6 @@ int bc_session_export_md(const bc_session *s, const char *path, bc_error *err) {
 
 /* ---- reading YAML ------------------------------------------------------- */
 
-static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *map, const char *key) {
-    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(d, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
-            return yaml_document_get_node(d, p->value);
-    }
-    return NULL;
-}
-
-static const char *scalar(yaml_node_t *n) {
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
 static time_t parse_time(const char *v) {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -391,20 +377,20 @@ static int bad(bc_error *err, const char *path, yaml_node_t *n, const char *what
 
 static int read_params(yaml_document_t *d, yaml_node_t *pn, bc_sampling *p) {
     const char *v;
-    if ((v = scalar(map_get(d, pn, "temperature")))) p->temperature = strtof(v, NULL);
-    if ((v = scalar(map_get(d, pn, "top_k")))) p->top_k = atoi(v);
-    if ((v = scalar(map_get(d, pn, "top_p")))) p->top_p = strtof(v, NULL);
-    if ((v = scalar(map_get(d, pn, "repetition_penalty")))) p->repetition_penalty = strtof(v, NULL);
-    if ((v = scalar(map_get(d, pn, "max_new_tokens")))) p->max_new_tokens = atoi(v);
-    if ((v = scalar(map_get(d, pn, "seed")))) p->seed = strtoull(v, NULL, 10);
+    if ((v = bc_yaml_scalar(bc_yaml_map_get(d, pn, "temperature")))) p->temperature = strtof(v, NULL);
+    if ((v = bc_yaml_scalar(bc_yaml_map_get(d, pn, "top_k")))) p->top_k = atoi(v);
+    if ((v = bc_yaml_scalar(bc_yaml_map_get(d, pn, "top_p")))) p->top_p = strtof(v, NULL);
+    if ((v = bc_yaml_scalar(bc_yaml_map_get(d, pn, "repetition_penalty")))) p->repetition_penalty = strtof(v, NULL);
+    if ((v = bc_yaml_scalar(bc_yaml_map_get(d, pn, "max_new_tokens")))) p->max_new_tokens = atoi(v);
+    if ((v = bc_yaml_scalar(bc_yaml_map_get(d, pn, "seed")))) p->seed = strtoull(v, NULL, 10);
     return 0;
 }
 
 static int read_message(const char *path, yaml_document_t *d, yaml_node_t *mn, bc_session *s,
                         bc_error *err) {
     if (!mn || mn->type != YAML_MAPPING_NODE) return bad(err, path, mn, "a message must be a mapping");
-    const char *role = scalar(map_get(d, mn, "role"));
-    const char *content = scalar(map_get(d, mn, "content"));
+    const char *role = bc_yaml_scalar(bc_yaml_map_get(d, mn, "role"));
+    const char *content = bc_yaml_scalar(bc_yaml_map_get(d, mn, "content"));
     int r = -1;
     for (int i = 0; role && i < 3; i++)
         if (!strcmp(role, ROLE_NAMES[i])) r = i;
@@ -413,12 +399,12 @@ static int read_message(const char *path, yaml_document_t *d, yaml_node_t *mn, b
     int i = bc_session_add(s, (bc_role)r, content, err);
     if (i < 0) return -1;
     bc_session_msg *m = &s->msgs[i];
-    m->time = parse_time(scalar(map_get(d, mn, "time")));
-    set_str(&m->model, scalar(map_get(d, mn, "model")));
-    set_str(&m->backend, scalar(map_get(d, mn, "backend")));
-    set_str(&m->quant, scalar(map_get(d, mn, "quant")));
-    set_str(&m->stop, scalar(map_get(d, mn, "stop")));
-    yaml_node_t *pn = map_get(d, mn, "params");
+    m->time = parse_time(bc_yaml_scalar(bc_yaml_map_get(d, mn, "time")));
+    set_str(&m->model, bc_yaml_scalar(bc_yaml_map_get(d, mn, "model")));
+    set_str(&m->backend, bc_yaml_scalar(bc_yaml_map_get(d, mn, "backend")));
+    set_str(&m->quant, bc_yaml_scalar(bc_yaml_map_get(d, mn, "quant")));
+    set_str(&m->stop, bc_yaml_scalar(bc_yaml_map_get(d, mn, "stop")));
+    yaml_node_t *pn = bc_yaml_map_get(d, mn, "params");
     if (pn && pn->type == YAML_MAPPING_NODE) m->has_params = !read_params(d, pn, &m->params);
     return 0;
 }
@@ -444,15 +430,15 @@ int bc_session_parse(const char *path, const char *text, size_t len, bc_session 
     int rc = 0;
     bc_session *s = calloc(1, sizeof *s);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_node_t *msgs = map_get(&doc, root, "messages");
+    yaml_node_t *msgs = bc_yaml_map_get(&doc, root, "messages");
     if (!s || !(s->path = strdup(path))) rc = bc_errorf(err, "%s: out of memory", path);
     else if (!root || root->type != YAML_MAPPING_NODE) rc = bad(err, path, root, "not a session (expected a mapping)");
     else if (!msgs || msgs->type != YAML_SEQUENCE_NODE)
         rc = bad(err, path, root, "not a session: 'messages' list is missing");
     if (rc == 0) {
-        const char *t = scalar(map_get(&doc, root, "title"));
+        const char *t = bc_yaml_scalar(bc_yaml_map_get(&doc, root, "title"));
         if (t) set_str(&s->title, t);
-        s->created = parse_time(scalar(map_get(&doc, root, "created")));
+        s->created = parse_time(bc_yaml_scalar(bc_yaml_map_get(&doc, root, "created")));
         for (yaml_node_item_t *it = msgs->data.sequence.items.start;
              rc == 0 && it < msgs->data.sequence.items.top; it++)
             rc = read_message(path, &doc, yaml_document_get_node(&doc, *it), s, err);

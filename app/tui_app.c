@@ -352,6 +352,8 @@ static void handle_event(bc_tui *t, bc_event *ev) {
         t->have_stats = true;
         finish_reply(t, stop_name(ev->stats.stop));
         if (ev->stats.stop == BC_STOP_CANCELLED) bc_tui_status(t, false, "stopped; the partial reply is kept");
+        if (ev->text_dropped)
+            bc_tui_status(t, true, "out of memory: part of this reply could not be shown");
         break;
     case BC_EV_ERROR:
         if (ev->request_kind == BC_REQ_GENERATE && ev->request_id == t->gen_id) {

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "yaml_reader.h"
+
 typedef struct bc_mapping {
     void *addr;
     size_t len;
@@ -365,13 +367,7 @@ static int next_event(yaml_parser_t *p, yaml_event_t *ev, const char *file, bc_e
     if (!yaml_parser_parse(p, ev))
         return bc_errorf(err, "%s: JSON syntax error at line %zu: %s", file,
                          p->problem_mark.line + 1, p->problem ? p->problem : "?");
-    int bad = ev->type == YAML_ALIAS_EVENT ||
-              (ev->type == YAML_SCALAR_EVENT && (ev->data.scalar.anchor || ev->data.scalar.tag)) ||
-              (ev->type == YAML_MAPPING_START_EVENT &&
-               (ev->data.mapping_start.anchor || ev->data.mapping_start.tag)) ||
-              (ev->type == YAML_SEQUENCE_START_EVENT &&
-               (ev->data.sequence_start.anchor || ev->data.sequence_start.tag));
-    if (bad) {
+    if (!bc_json_event_is_plain(ev)) {
         yaml_event_delete(ev);
         return bc_errorf(err, "%s: not JSON (YAML alias, anchor or tag)", file);
     }

@@ -38,6 +38,8 @@ struct bc_engine {
     int32_t *history;        /* [ctx + 1]: prompt + generated ids (repetition penalty) */
     float *logits;           /* [vocab] */
     bc_detok_stream *detok;
+    char *text;              /* [text_cap]: one push of detok (whole characters) */
+    size_t text_cap;         /* bc_detok_stream_max_push(): a push never keeps text back */
 };
 
 static double now_seconds(void) {
@@ -129,7 +131,9 @@ int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
         e->history = malloc(((size_t)e->ctx + 1) * sizeof(int32_t));
         e->logits = malloc((size_t)e->cfg.vocab_size * sizeof(float));
         e->detok = bc_detok_stream_new(e->tok);
-        if (!e->cache_ids || !e->history || !e->logits || !e->detok)
+        e->text_cap = bc_detok_stream_max_push(e->tok);
+        e->text = malloc(e->text_cap);
+        if (!e->cache_ids || !e->history || !e->logits || !e->detok || !e->text)
             rc = bc_errorf(err, "out of memory");
     }
     if (rc) { bc_engine_free(e); return -1; }
@@ -146,6 +150,7 @@ void bc_engine_free(bc_engine *e) {
     free(e->cache_ids);
     free(e->history);
     free(e->logits);
+    free(e->text);
     free(e);
 }
 
@@ -214,7 +219,6 @@ static int generate(bc_engine *e, const int32_t *prompt, int n, const bc_samplin
     memcpy(e->history, prompt, (size_t)n * sizeof(int32_t));
     size_t n_hist = (size_t)n;
     bc_detok_stream_reset(e->detok);
-    char text[256];
     int eos = e->gen.eos_token_id >= 0 ? e->gen.eos_token_id : e->cfg.eos_token_id;
     double t0 = now_seconds();
     int rc = 0;
@@ -224,8 +228,8 @@ static int generate(bc_engine *e, const int32_t *prompt, int n, const bc_samplin
         if (id == eos) { st->stop = BC_STOP_EOS; break; }
         e->history[n_hist++] = id;
         st->new_tokens++;
-        size_t len = bc_detok_stream_push(e->detok, id, text, sizeof text);
-        if (emit(on_text, user, text, len)) { st->stop = BC_STOP_CANCELLED; break; }
+        size_t len = bc_detok_stream_push(e->detok, id, e->text, e->text_cap);
+        if (emit(on_text, user, e->text, len)) { st->stop = BC_STOP_CANCELLED; break; }
         if (e->n_cache >= e->ctx) { st->stop = BC_STOP_CONTEXT; break; }
         e->cache_ids[e->n_cache] = id;
         if ((rc = bc_model_forward(e->model, &e->cache_ids[e->n_cache], 1, e->n_cache, false,
@@ -234,10 +238,12 @@ static int generate(bc_engine *e, const int32_t *prompt, int n, const bc_samplin
         e->n_cache++;
     }
     st->decode_seconds = now_seconds() - t0;
-    if (!rc && st->stop != BC_STOP_CANCELLED) {
-        size_t len = bc_detok_stream_flush(e->detok, text, sizeof text);
-        if (emit(on_text, user, text, len)) st->stop = BC_STOP_CANCELLED;
-    }
+    /* The held-back tail: flush hands out at most text_cap bytes a call, so
+     * call it until it has nothing left. */
+    size_t len;
+    while (!rc && st->stop != BC_STOP_CANCELLED &&
+           (len = bc_detok_stream_flush(e->detok, e->text, e->text_cap)) > 0)
+        if (emit(on_text, user, e->text, len)) st->stop = BC_STOP_CANCELLED;
     st->context_used = e->n_cache;
     bc_sampler_free(sampler);
     return rc ? -1 : 0;

@@ -16,6 +16,7 @@ struct bc_queue {
     size_t cap;
     size_t head;     /* index of the oldest item */
     size_t count;
+    size_t reserved; /* free slots promised to bc_queue_push_reserved; count + reserved <= cap */
     int wake_fd;     /* eventfd or -1 */
 };
 
@@ -65,12 +66,8 @@ static int grow(bc_queue *q) {
     return 0;
 }
 
-int bc_queue_push(bc_queue *q, void *item) {
-    pthread_mutex_lock(&q->lock);
-    if (q->count == q->cap && grow(q) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
+/* Stores item in a free slot, wakes the consumers and unlocks. */
+static void append_unlock(bc_queue *q, void *item) {
     q->items[(q->head + q->count) % q->cap] = item;
     q->count++;
     pthread_cond_signal(&q->nonempty);
@@ -82,7 +79,38 @@ int bc_queue_push(bc_queue *q, void *item) {
         ssize_t w = write(q->wake_fd, &one, sizeof one);
         (void)w;
     }
+}
+
+int bc_queue_push(bc_queue *q, void *item) {
+    pthread_mutex_lock(&q->lock);
+    if (q->count + q->reserved == q->cap && grow(q) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
+    append_unlock(q, item);
     return 0;
+}
+
+int bc_queue_reserve(bc_queue *q, size_t n) {
+    pthread_mutex_lock(&q->lock);
+    int rc = 0;
+    if (n > SIZE_MAX / 2 - q->count - q->reserved) rc = -1;
+    while (!rc && q->count + q->reserved + n > q->cap) rc = grow(q);
+    if (!rc) q->reserved += n;
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+void bc_queue_push_reserved(bc_queue *q, void *item) {
+    pthread_mutex_lock(&q->lock);
+    if (q->reserved) q->reserved--;   /* count + reserved <= cap: a slot is free */
+    append_unlock(q, item);
+}
+
+void bc_queue_unreserve(bc_queue *q, size_t n) {
+    pthread_mutex_lock(&q->lock);
+    q->reserved -= n < q->reserved ? n : q->reserved;
+    pthread_mutex_unlock(&q->lock);
 }
 
 static void *pop_locked(bc_queue *q) {

@@ -25,6 +25,16 @@ void bc_queue_free(bc_queue *q, void (*free_item)(void *item));
  * is then still the caller's). */
 int bc_queue_push(bc_queue *q, void *item);
 
+/* Reservations: room for items that must never be lost (the worker's final
+ * event of each request). bc_queue_reserve(q, n) makes room for n more items
+ * now, while a failure can still be reported; each later
+ * bc_queue_push_reserved() uses one of those slots and cannot fail. Slots
+ * that will not be used are given back with bc_queue_unreserve(). Plain
+ * pushes never use reserved slots. */
+int bc_queue_reserve(bc_queue *q, size_t n);
+void bc_queue_push_reserved(bc_queue *q, void *item);
+void bc_queue_unreserve(bc_queue *q, size_t n);
+
 /* Removes the oldest item; NULL when empty. Never blocks. */
 void *bc_queue_pop(bc_queue *q);
 

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "yaml_reader.h"
+
 typedef struct st_entry {
     char *name;
     size_t name_len;
@@ -37,13 +39,7 @@ static int st_event(st_parse *sp, yaml_event_t *ev) {
         return bc_errorf(sp->err, "%s: header JSON syntax error at column %zu: %s", sp->file,
                          sp->yp.problem_mark.column + 1,
                          sp->yp.problem ? sp->yp.problem : "?");
-    int bad = ev->type == YAML_ALIAS_EVENT ||
-              (ev->type == YAML_SCALAR_EVENT && (ev->data.scalar.anchor || ev->data.scalar.tag)) ||
-              (ev->type == YAML_MAPPING_START_EVENT &&
-               (ev->data.mapping_start.anchor || ev->data.mapping_start.tag)) ||
-              (ev->type == YAML_SEQUENCE_START_EVENT &&
-               (ev->data.sequence_start.anchor || ev->data.sequence_start.tag));
-    if (bad) {
+    if (!bc_json_event_is_plain(ev)) {
         yaml_event_delete(ev);
         return bc_errorf(sp->err, "%s: header is not JSON (YAML alias, anchor or tag)", sp->file);
     }

@@ -12,9 +12,19 @@
 
 #include "queue.h"
 
+/* Most final events one request can post: a failed load posts ERROR, and
+ * when reloading the previous model fails too, ERROR and UNLOADED. */
+#define MAX_FINAL_EVENTS 3
+
 typedef struct request {
     bc_request_kind kind;
     uint64_t id;
+    /* Events that must reach the UI whatever happens (DONE, ERROR, LOADED,
+     * UNLOADED), allocated with their queue slots when the request is made,
+     * so that running out of memory later cannot leave the UI waiting. */
+    bc_event *finals[MAX_FINAL_EVENTS];
+    int n_finals;        /* allocated */
+    int n_finals_used;   /* posted */
     /* LOAD */
     char *model, *backend, *quant;
     int threads;
@@ -44,6 +54,7 @@ struct bc_worker {
 static void request_free(void *p) {
     request *r = p;
     if (!r) return;
+    for (int i = r->n_finals_used; i < r->n_finals; i++) free(r->finals[i]);
     free(r->model);
     free(r->backend);
     free(r->quant);
@@ -54,15 +65,41 @@ static void request_free(void *p) {
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+/* Final events each kind of request may post (see MAX_FINAL_EVENTS). */
+static int finals_needed(bc_request_kind kind) {
+    switch (kind) {
+    case BC_REQ_LOAD: return MAX_FINAL_EVENTS;
+    case BC_REQ_GENERATE: return 1;  /* DONE or ERROR */
+    case BC_REQ_UNLOAD: return 1;    /* UNLOADED */
+    case BC_REQ_RESET:
+    case BC_REQ_SHUTDOWN: return 0;
+    }
+    return 0;
+}
+
 static uint64_t submit(bc_worker *w, request *r) {
+    int need = finals_needed(r->kind);
+    for (; r->n_finals < need; r->n_finals++)
+        if (!(r->finals[r->n_finals] = calloc(1, sizeof(bc_event)))) break;
+    if (r->n_finals < need || bc_queue_reserve(w->events, (size_t)need) != 0) {
+        request_free(r);
+        return 0;
+    }
     /* Read the id before the push: once queued, r belongs to the worker. */
     uint64_t id = atomic_fetch_add(&w->next_id, 1) + 1;
     r->id = id;
     if (bc_queue_push(w->requests, r) != 0) {
+        bc_queue_unreserve(w->events, (size_t)need);
         request_free(r);
         return 0;
     }
     return id;
+}
+
+/* Gives back the queue slots of final events the request did not post. */
+static void request_done(bc_worker *w, request *r) {
+    bc_queue_unreserve(w->events, (size_t)(r->n_finals - r->n_finals_used));
+    request_free(r);
 }
 
 uint64_t bc_worker_load(bc_worker *w, const char *model, const char *backend,
@@ -120,9 +157,15 @@ void bc_worker_cancel(bc_worker *w) {
 
 /* ---- events ------------------------------------------------------------ */
 
+/* A TEXT event and its text are one allocation: the text follows the event. */
+typedef struct text_event {
+    bc_event ev;
+    char text[];
+} text_event;
+
 void bc_event_free(bc_event *ev) {
     if (!ev) return;
-    free(ev->text);
+    if (ev->text != ((text_event *)ev)->text) free(ev->text);
     free(ev);
 }
 
@@ -137,17 +180,39 @@ static bc_event *event_new(bc_event_type t, const request *r) {
     return ev;
 }
 
-/* Out of memory while posting an event: the event is dropped. The UI then
- * misses a delta, which is better than the worker dying. */
-static void post(bc_worker *w, bc_event *ev) {
-    if (ev && bc_queue_push(w->events, ev) != 0) bc_event_free(ev);
+/* Out of memory while posting a progress or text event: the event is
+ * dropped (the caller notes a lost text in the DONE event), which is better
+ * than the worker dying. Returns 0 when posted. */
+static int post(bc_worker *w, bc_event *ev) {
+    if (!ev) return -1;
+    if (bc_queue_push(w->events, ev) == 0) return 0;
+    bc_event_free(ev);
+    return -1;
 }
 
-static void post_error(bc_worker *w, const request *r, const char *msg) {
-    bc_event *ev = event_new(BC_EV_ERROR, r);
+/* The request's next preallocated event, filled in by the caller and then
+ * posted with post_final(); this cannot fail (the events and their queue
+ * slots were reserved by submit()). */
+static bc_event *final_event(request *r, bc_event_type t) {
+    if (r->n_finals_used >= r->n_finals) return NULL; /* more than finals_needed(): a bug */
+    bc_event *ev = r->finals[r->n_finals_used];
+    memset(ev, 0, sizeof *ev);
+    ev->type = t;
+    ev->request_id = r->id;
+    ev->request_kind = r->kind;
+    return ev;
+}
+
+static void post_final(bc_worker *w, request *r, bc_event *ev) {
     if (!ev) return;
-    snprintf(ev->message, sizeof ev->message, "%s", msg);
-    post(w, ev);
+    r->finals[r->n_finals_used++] = NULL;  /* now the queue's */
+    bc_queue_push_reserved(w->events, ev);
+}
+
+static void post_error(bc_worker *w, request *r, const char *msg) {
+    bc_event *ev = final_event(r, BC_EV_ERROR);
+    if (ev) snprintf(ev->message, sizeof ev->message, "%s", msg);
+    post_final(w, r, ev);
 }
 
 int bc_worker_wake_fd(const bc_worker *w) { return bc_queue_wake_fd(w->events); }
@@ -202,7 +267,7 @@ static void drop_engine(bc_worker *w) {
 #endif
 }
 
-static int try_load(bc_worker *w, const request *r, const char *model, const char *backend,
+static int try_load(bc_worker *w, request *r, const char *model, const char *backend,
                     const char *quant, int threads, bc_error *err) {
     const bc_engine_ops *ops = bc_worker_ops_for_model(model);
     bc_load_params p = {.model = model, .backend = backend, .quant = quant, .threads = threads};
@@ -213,18 +278,18 @@ static int try_load(bc_worker *w, const request *r, const char *model, const cha
     w->engine = e;
     bc_engine_info info;
     ops->get_info(e, &info);
-    bc_event *ev = event_new(BC_EV_LOADED, r);
+    bc_event *ev = final_event(r, BC_EV_LOADED);
     if (ev) {
         copy_info(&ev->info, &info);
         copy_generation(&ev->info.generation, ops, e);
-        post(w, ev);
     }
+    post_final(w, r, ev);
     return 0;
 }
 
 /* Frees the current engine first (a GPU may not hold two models), loads the
  * new one; when that fails, reloads the previous model so the user can go on. */
-static void do_load(bc_worker *w, const request *r) {
+static void do_load(bc_worker *w, request *r) {
     drop_engine(w);
     bc_error err;
     bc_error_clear(&err);
@@ -246,16 +311,27 @@ static void do_load(bc_worker *w, const request *r) {
             return;
         post_error(w, r, err.msg);
     }
-    post(w, event_new(BC_EV_UNLOADED, r));
+    post_final(w, r, final_event(r, BC_EV_UNLOADED));
 }
 
 /* ---- generating -------------------------------------------------------- */
 
+/* Input bytes handled per step of on_text: one step per call for any piece
+ * a real tokenizer makes (Baichuan2's longest is 96 bytes); longer input is
+ * taken in several steps, each posting its own TEXT event. */
+#define TEXT_STEP 1024
+
 typedef struct gen_ctx {
     bc_worker *w;
     const request *r;
-    unsigned char pending[8]; /* bytes of an unfinished UTF-8 character */
+    unsigned char pending[4];      /* bytes of an unfinished UTF-8 character (< 4) */
     size_t n_pending;
+    bool text_dropped;             /* a TEXT event was lost (out of memory) */
+    /* Scratch of on_text, here so that a token costs one allocation (its
+     * event): pending + one step of input, and its whole characters (an
+     * invalid byte may become the 3 bytes of U+FFFD). */
+    unsigned char in[4 + TEXT_STEP];
+    char out[3 * (4 + TEXT_STEP)];
 } gen_ctx;
 
 static bool cancelled(const gen_ctx *c) {
@@ -296,46 +372,52 @@ static size_t utf8_whole(const unsigned char *in, size_t n, char *out, size_t *u
     return o;
 }
 
+/* Posts one TEXT event: the event and its text in one allocation. */
 static void post_text(gen_ctx *c, const char *s, size_t len) {
     if (!len) return;
-    bc_event *ev = event_new(BC_EV_TEXT, c->r);
-    if (!ev) return;
-    ev->text = malloc(len + 1);
-    if (!ev->text) {
-        free(ev);
+    text_event *te = malloc(sizeof *te + len + 1);
+    if (!te) {
+        c->text_dropped = true;
         return;
     }
-    memcpy(ev->text, s, len);
-    ev->text[len] = 0;
-    ev->text_len = len;
-    post(c->w, ev);
+    memset(&te->ev, 0, sizeof te->ev);
+    te->ev.type = BC_EV_TEXT;
+    te->ev.request_id = c->r->id;
+    te->ev.request_kind = c->r->kind;
+    memcpy(te->text, s, len);
+    te->text[len] = 0;
+    te->ev.text = te->text;
+    te->ev.text_len = len;
+    if (post(c->w, &te->ev) != 0) c->text_dropped = true;
 }
 
+/* The engine emits whole characters; the fake engine cuts them anywhere, so
+ * an unfinished character waits in `pending` for the rest. */
 static int on_text(void *user, const char *utf8, size_t len) {
     gen_ctx *c = user;
-    size_t total = c->n_pending + len;
-    unsigned char *buf = malloc(total ? total : 1);
-    char *out = malloc(total * 3 + 1);
-    if (buf && out) {
-        memcpy(buf, c->pending, c->n_pending);
-        memcpy(buf + c->n_pending, utf8, len);
+    do {
+        size_t step = len < TEXT_STEP ? len : TEXT_STEP;
+        size_t total = c->n_pending + step;
+        memcpy(c->in, c->pending, c->n_pending);
+        memcpy(c->in + c->n_pending, utf8, step);
         size_t used;
-        size_t o = utf8_whole(buf, total, out, &used);
-        c->n_pending = total - used;
-        if (c->n_pending > 4) c->n_pending = 0; /* cannot happen: whole() keeps < 4 */
-        memcpy(c->pending, buf + used, c->n_pending);
-        post_text(c, out, o);
-    }
-    free(buf);
-    free(out);
+        size_t o = utf8_whole(c->in, total, c->out, &used);
+        c->n_pending = total - used; /* < 4: only an unfinished character is kept */
+        if (c->n_pending > sizeof c->pending) c->n_pending = 0;
+        memcpy(c->pending, c->in + used, c->n_pending);
+        post_text(c, c->out, o);
+        utf8 += step;
+        len -= step;
+    } while (len > 0);
     return cancelled(c) ? 1 : 0;
 }
 
-static void do_generate(bc_worker *w, const request *r) {
-    gen_ctx c = {.w = w, .r = r};
+static void do_generate(bc_worker *w, request *r) {
+    gen_ctx ctx = {.w = w, .r = r}; /* 5 KB: fine on any thread's stack */
+    gen_ctx *c = &ctx;
     bc_gen_stats stats;
     memset(&stats, 0, sizeof stats);
-    if (cancelled(&c)) {
+    if (cancelled(c)) {
         stats.stop = BC_STOP_CANCELLED;
     } else if (!w->engine) {
         post_error(w, r, "no model is loaded");
@@ -343,20 +425,22 @@ static void do_generate(bc_worker *w, const request *r) {
     } else {
         bc_error err;
         bc_error_clear(&err);
-        int rc = w->ops->chat(w->engine, r->msgs, r->n_msgs, &r->sampling, on_text, &c, &stats, &err);
-        if (c.n_pending) post_text(&c, "\xEF\xBF\xBD", 3); /* stream ended mid-character */
+        int rc = w->ops->chat(w->engine, r->msgs, r->n_msgs, &r->sampling, on_text, c, &stats, &err);
+        if (c->n_pending) post_text(c, "\xEF\xBF\xBD", 3); /* stream ended mid-character */
         if (rc != 0) {
             post_error(w, r, err.msg[0] ? err.msg : "generation failed");
             return;
         }
-        if (cancelled(&c)) stats.stop = BC_STOP_CANCELLED;
+        if (cancelled(c)) stats.stop = BC_STOP_CANCELLED;
     }
-    bc_event *ev = event_new(BC_EV_DONE, r);
+    bc_event *ev = final_event(r, BC_EV_DONE);
     if (ev) {
         ev->stats = stats;
-        post(w, ev);
+        ev->text_dropped = c->text_dropped;
     }
+    post_final(w, r, ev);
 }
+
 
 /* ---- thread ------------------------------------------------------------ */
 
@@ -370,14 +454,14 @@ static void *worker_main(void *arg) {
         case BC_REQ_GENERATE: do_generate(w, r); break;
         case BC_REQ_UNLOAD:
             drop_engine(w);
-            post(w, event_new(BC_EV_UNLOADED, r));
+            post_final(w, r, final_event(r, BC_EV_UNLOADED));
             break;
         case BC_REQ_RESET:
             if (w->engine) w->ops->reset(w->engine);
             break;
         case BC_REQ_SHUTDOWN: break;
         }
-        request_free(r);
+        request_done(w, r);
         if (kind == BC_REQ_SHUTDOWN) break;
     }
     drop_engine(w);

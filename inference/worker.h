@@ -75,6 +75,9 @@ typedef struct bc_event {
     char *text;                       /* TEXT: NUL-terminated, owned */
     size_t text_len;                  /* bytes */
     bc_gen_stats stats;               /* DONE */
+    /* DONE: memory ran out while the reply streamed and some of its TEXT
+     * events were dropped: the text the UI has is incomplete. */
+    bool text_dropped;
     char message[BC_ERROR_MAX];       /* ERROR */
 } bc_event;
 

@@ -224,6 +224,33 @@ const char *bc_yaml_map_key(bc_yaml *y, const yaml_node_t *map, size_t i,
     return (const char *)k->data.scalar.value;
 }
 
+yaml_node_t *bc_yaml_map_get(yaml_document_t *d, const yaml_node_t *map, const char *key) {
+    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(d, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+            return yaml_document_get_node(d, p->value);
+    }
+    return NULL;
+}
+
+const char *bc_yaml_scalar(const yaml_node_t *n) {
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+bool bc_json_event_is_plain(const yaml_event_t *ev) {
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT: return false;
+    case YAML_SCALAR_EVENT: return !ev->data.scalar.anchor && !ev->data.scalar.tag;
+    case YAML_MAPPING_START_EVENT:
+        return !ev->data.mapping_start.anchor && !ev->data.mapping_start.tag;
+    case YAML_SEQUENCE_START_EVENT:
+        return !ev->data.sequence_start.anchor && !ev->data.sequence_start.tag;
+    default: return true;
+    }
+}
+
 int bc_yaml_errorf(bc_yaml *y, const yaml_node_t *n, const char *key, bc_error *err,
                    const char *fmt, ...) {
     char what[BC_ERROR_MAX];

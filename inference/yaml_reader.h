@@ -71,6 +71,19 @@ size_t bc_yaml_map_size(const yaml_node_t *map);
 const char *bc_yaml_map_key(bc_yaml *y, const yaml_node_t *map, size_t i,
                             yaml_node_t **key_node, yaml_node_t **value);
 
+/* The value of the first pair of mapping `map` (in document d) whose key is
+ * the scalar `key`; NULL when map is NULL, not a mapping or has no such key.
+ * For readers that look keys up by name rather than walking every pair. */
+yaml_node_t *bc_yaml_map_get(yaml_document_t *d, const yaml_node_t *map, const char *key);
+
+/* A scalar node's text as written; NULL for NULL or a non-scalar node. */
+const char *bc_yaml_scalar(const yaml_node_t *n);
+
+/* Whether a parser event is plain JSON: JSON files (config.json's siblings
+ * read with the event parser: checkpoint indexes, safetensors headers) must
+ * not use YAML's aliases, anchors or tags, which JSON lacks. */
+bool bc_json_event_is_plain(const yaml_event_t *ev);
+
 /* Fills err with "NAME:LINE:COL: KEY: <fmt>" pointing at node n; returns -1. */
 int bc_yaml_errorf(bc_yaml *y, const yaml_node_t *n, const char *key, bc_error *err,
                    const char *fmt, ...) BC_PRINTF(5, 6);

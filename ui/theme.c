@@ -94,16 +94,6 @@ static int parse_color(const char *v, bc_color *c) {
     return -1;
 }
 
-static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *map, const char *key) {
-    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(d, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
-            return yaml_document_get_node(d, p->value);
-    }
-    return NULL;
-}
-
 static int where(bc_error *err, const char *path, yaml_node_t *n, const char *fmt, const char *a) {
     char what[300];
     snprintf(what, sizeof what, fmt, a);
@@ -158,11 +148,11 @@ int bc_theme_parse(const char *path, const char *text, size_t len, bc_theme *t, 
     for (int i = 0; i < BC_STYLE_COUNT; i++) nt.styles[i] = plain();
     int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_node_t *styles = map_get(&doc, root, "styles");
+    yaml_node_t *styles = bc_yaml_map_get(&doc, root, "styles");
     if (!root || root->type != YAML_MAPPING_NODE || !styles || styles->type != YAML_MAPPING_NODE) {
         rc = bc_errorf(err, "%s: a theme needs a 'styles' mapping", path);
     } else {
-        yaml_node_t *nm = map_get(&doc, root, "name"), *ab = map_get(&doc, root, "ascii_borders");
+        yaml_node_t *nm = bc_yaml_map_get(&doc, root, "name"), *ab = bc_yaml_map_get(&doc, root, "ascii_borders");
         snprintf(nt.name, sizeof nt.name, "%s",
                  nm && nm->type == YAML_SCALAR_NODE ? (char *)nm->data.scalar.value : "custom");
         nt.ascii_borders = ab && ab->type == YAML_SCALAR_NODE && !strcmp((char *)ab->data.scalar.value, "true");

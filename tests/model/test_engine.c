@@ -100,13 +100,36 @@ static void test_chat_cache(const char *src) {
     g.max_new_tokens = 20;
     bc_engine_chat(e, turn1, 1, &g, collect, &c, &st1, &err);
     CHECK(st1.stop == BC_STOP_CANCELLED && st1.new_tokens <= 3, "a non-zero callback cancels (%d tokens)", st1.new_tokens);
-    /* a full context: 128 positions */
+    /* A full context: a raw prompt of ctx - 4 tokens leaves 4 free positions.
+     * Greedy decoding is deterministic and picks no EOS on this fixture, so
+     * the 5th new token (sampled from the logits of position ctx - 1,
+     * emitted, with no position left to run it) must stop generation. */
+    int ctx = st1.context_max, reps = 0, n_prompt = 0;
+    char prompt[4096] = "";
+    const bc_tokenizer *tok = bc_engine_tokenizer(e);
+    for (;;) {
+        char longer[4096];
+        snprintf(longer, sizeof longer, "%s%s", prompt, reps ? " the fox" : "the fox");
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (bc_tokenizer_encode(tok, longer, strlen(longer), &ids, &n, &err)) break;
+        free(ids);
+        if ((int)n > ctx - 4 || strlen(longer) + 16 >= sizeof prompt) break;
+        memcpy(prompt, longer, strlen(longer) + 1);
+        n_prompt = (int)n;
+        reps++;
+    }
     sink f = {{0}, 0, 0, 0};
-    bc_sampling lots = {1.0f, 0, 1.0f, 1.0f, 1000, 7};
-    int rc = bc_engine_complete(e, "Once upon a time", &lots, collect, &f, &st1, &err);
-    CHECK(rc == 0 && (st1.stop == BC_STOP_CONTEXT || st1.stop == BC_STOP_EOS) &&
-          st1.context_used <= st1.context_max, "generation stops at a full context (%d/%d, stop %d)",
-          st1.context_used, st1.context_max, (int)st1.stop);
+    bc_sampling lots = g;
+    lots.max_new_tokens = 1000;
+    bc_engine_reset(e);
+    int rc = bc_engine_complete(e, prompt, &lots, collect, &f, &st1, &err);
+    CHECK(rc == 0 && st1.prompt_tokens == n_prompt && n_prompt >= ctx - 8,
+          "a prompt of %d tokens fills the context of %d but for a few", st1.prompt_tokens, ctx);
+    CHECK(st1.stop == BC_STOP_CONTEXT && st1.context_used == st1.context_max &&
+              st1.new_tokens == st1.context_max - st1.prompt_tokens + 1,
+          "generation stops at a full context (%d/%d used, %d new tokens, stop %d)",
+          st1.context_used, st1.context_max, st1.new_tokens, (int)st1.stop);
     bc_engine_free(e);
 }
 

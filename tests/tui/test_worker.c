@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../bc_test.h"
 #include "fake_engine.h"
@@ -197,6 +198,12 @@ static void test_worker_basics(void) {
     bc_worker_stop(w);
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Cancel is honoured within one token: after cancel() returns, at most one
  * more piece arrives (the one being produced when the flag was set). */
 static void test_cancel(void) {
@@ -238,10 +245,65 @@ static void test_cancel(void) {
     CHECK(ev->type == BC_EV_DONE && ev->stats.stop == BC_STOP_EOS && rc.len > 0,
           "a later request runs normally");
     bc_event_free(ev);
-    /* Stopping while a reply streams. */
-    ask(w, "FAKE_LONG stop me");
+    /* Stopping while a reply streams: the reply (about 1000 pieces, 2 ms
+     * each) is cut short, so stop returns long before it would end. */
+    id = ask(w, "FAKE_LONG stop me");
+    for (;;) {
+        ev = bc_worker_wait_event(w);
+        int first_text = ev->request_id == id && ev->type == BC_EV_TEXT;
+        bc_event_free(ev);
+        if (first_text) break;
+    }
+    double t0 = now_seconds();
     bc_worker_stop(w);
-    CHECK(1, "stopped the worker mid-reply");
+    double took = now_seconds() - t0;
+    CHECK(took < 1.0, "stopping mid-reply cancels it: stop took %.3f s (the reply takes > 2 s)", took);
+}
+
+/* Final events seen per request of an interleaving run; kinds[i]: 1 generate,
+ * 0 load. A generate ends with DONE or ERROR, a load with LOADED or UNLOADED. */
+typedef struct finals_log {
+    uint64_t *ids;
+    int *kinds, *finals;
+    int n, finished, late_text;
+} finals_log;
+
+static void log_event(finals_log *f, const bc_event *ev) {
+    int k = -1;
+    for (int i = 0; i < f->n; i++)
+        if (f->ids[i] == ev->request_id) k = i;
+    if (k < 0) return;
+    if (ev->type == BC_EV_TEXT && f->finals[k]) f->late_text++;
+    int is_final = f->kinds[k] ? (ev->type == BC_EV_DONE || ev->type == BC_EV_ERROR)
+                               : (ev->type == BC_EV_LOADED || ev->type == BC_EV_UNLOADED);
+    if (is_final && f->finals[k]++ == 0) f->finished++;
+}
+
+/* Waits for the final event of every logged request, then for one more
+ * generate's: whatever the worker still had queued for the logged requests
+ * has then arrived, so a second final event would have been counted. */
+static void wait_all_finals(bc_worker *w, finals_log *f) {
+    while (f->finished < f->n) {
+        bc_event *ev = bc_worker_wait_event(w);
+        log_event(f, ev);
+        bc_event_free(ev);
+    }
+    bc_message m = {BC_ROLE_USER, "last"};
+    bc_sampling s = {.temperature = 0, .top_p = 1, .repetition_penalty = 1, .seed = 1};
+    uint64_t last = bc_worker_generate(w, &m, 1, &s);
+    for (;;) {
+        bc_event *ev = bc_worker_wait_event(w);
+        int end = ev->request_id == last && (ev->type == BC_EV_DONE || ev->type == BC_EV_ERROR);
+        log_event(f, ev);
+        bc_event_free(ev);
+        if (end) break;
+    }
+}
+
+static int count_duplicates(const finals_log *f) {
+    int dup = 0;
+    for (int i = 0; i < f->n; i++) dup += f->finals[i] > 1;
+    return dup;
 }
 
 /* Random interleavings: every generate gets exactly one final event, nothing
@@ -257,6 +319,8 @@ static void test_interleavings(void) {
     static int finals[N];
     int n = 0;
     unsigned seed = 12345;
+    memset(finals, 0, sizeof finals);
+    finals_log log = {ids, kinds, finals, 0, 0, 0};
     ids[n] = bc_worker_load(w, "fake", "auto", "auto", 0);
     kinds[n++] = 0;
     while (n < N) {
@@ -274,16 +338,23 @@ static void test_interleavings(void) {
             bc_worker_reset(w);
         }
         /* Drain what is there without waiting, like the UI does. */
+        log.n = n;
         bc_event *ev;
-        while ((ev = bc_worker_next_event(w))) bc_event_free(ev);
+        while ((ev = bc_worker_next_event(w))) {
+            log_event(&log, ev);
+            bc_event_free(ev);
+        }
     }
+    log.n = n;
+    wait_all_finals(w, &log);
     bc_worker_stop(w);
-    CHECK(1, "%d requests with random cancels, loads and resets, then stop: no crash", N);
+    CHECK(log.finished == N && count_duplicates(&log) == 0 && log.late_text == 0,
+          "%d requests with random cancels, loads and resets: %d ended, one final event each, "
+          "no text after it", N, log.finished);
 
     /* Same again, this time waiting for every request's final event. */
     w = bc_worker_start(&err);
     n = 0;
-    int late_text = 0;
     ids[n] = bc_worker_load(w, "fake", "auto", "auto", 0);
     kinds[n++] = 0;
     for (int i = 0; i < 200; i++) {
@@ -297,23 +368,10 @@ static void test_interleavings(void) {
         }
     }
     memset(finals, 0, sizeof finals);
-    int finished = 0;
-    while (finished < n) {
-        bc_event *ev = bc_worker_wait_event(w);
-        int k = -1;
-        for (int i = 0; i < n; i++)
-            if (ids[i] == ev->request_id) k = i;
-        if (k >= 0) {
-            if (ev->type == BC_EV_TEXT && finals[k]) late_text++;
-            int is_final = kinds[k] ? (ev->type == BC_EV_DONE || ev->type == BC_EV_ERROR)
-                                    : (ev->type == BC_EV_LOADED || ev->type == BC_EV_UNLOADED);
-            if (is_final && finals[k]++ == 0) finished++;
-        }
-        bc_event_free(ev);
-    }
-    int dup = 0;
-    for (int i = 0; i < n; i++) dup += finals[i] > 1;
-    CHECK(dup == 0 && late_text == 0, "%d requests: one final event each, no text after it", n);
+    log = (finals_log){ids, kinds, finals, n, 0, 0};
+    wait_all_finals(w, &log);
+    CHECK(count_duplicates(&log) == 0 && log.late_text == 0,
+          "%d requests: one final event each, no text after it", n);
     bc_worker_stop(w);
 }
 
@@ -340,17 +398,48 @@ static void test_demo_engine(void) {
     CHECK(ev->type == BC_EV_DONE && ev->stats.new_tokens > 0 && r.bad_utf8 == 0,
           "demo reply: %d tokens, whole UTF-8 in every event", ev->stats.new_tokens);
     bc_event_free(ev);
+    /* Cancel after the second piece of text. The demo model is fast, so more
+     * pieces may be queued already: take those first, then cancel; at most
+     * the piece being made at that moment may follow (limit 2 for a worker
+     * thread that runs on while this one is descheduled). Without cancel the
+     * reply runs to its 200-token limit (this seed samples no EOS). */
     s.max_new_tokens = 200;
     id = bc_worker_generate(w, &m, 1, &s);
-    int texts = 0;
+    int texts = 0, after = -1;
     for (;;) {
         ev = bc_worker_wait_event(w);
-        if (ev->request_id == id && ev->type == BC_EV_TEXT && ++texts == 2) bc_worker_cancel(w);
+        if (ev->request_id == id && ev->type == BC_EV_TEXT) {
+            if (after >= 0) after++;
+            else if (++texts == 2) {
+                bc_event *queued;
+                while ((queued = bc_worker_next_event(w))) {
+                    if (queued->request_id == id && queued->type != BC_EV_TEXT) break;
+                    texts += queued->type == BC_EV_TEXT;
+                    bc_event_free(queued);
+                }
+                if (queued) { /* the reply ended before the cancel */
+                    bc_event_free(ev);
+                    ev = queued;
+                    break;
+                }
+                bc_worker_cancel(w);
+                after = 0;
+            }
+        }
         if (ev->request_id == id && (ev->type == BC_EV_DONE || ev->type == BC_EV_ERROR)) break;
         bc_event_free(ev);
     }
-    CHECK(ev->type == BC_EV_DONE && (ev->stats.stop == BC_STOP_CANCELLED || ev->stats.new_tokens < 200),
-          "demo reply cancelled after %d tokens", ev->stats.new_tokens);
+    CHECK(ev->type == BC_EV_DONE && ev->stats.stop == BC_STOP_CANCELLED && after >= 0 && after <= 2,
+          "demo reply cancelled after %d tokens: %d text events before the cancel, %d after "
+          "(limit 2)", ev->stats.new_tokens, texts, after);
+    bc_event_free(ev);
+    s.max_new_tokens = 200;
+    reply full = {0};
+    id = bc_worker_generate(w, &m, 1, &s);
+    ev = wait_end(w, id, &full);
+    CHECK(ev->type == BC_EV_DONE && ev->stats.stop == BC_STOP_LENGTH && ev->stats.new_tokens == 200,
+          "uncancelled, the same reply runs to its limit (%d tokens, stop %d)", ev->stats.new_tokens,
+          (int)ev->stats.stop);
     bc_event_free(ev);
     bc_worker_stop(w);
 }
