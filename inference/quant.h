@@ -166,6 +166,12 @@ void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
 size_t bc_quant_matvec_scratch_floats(int64_t cols);
 void bc_matvec_nf4_rows_scratch(const bc_quant_nf4 *w, const float *x, float *y,
                                 int64_t row_begin, int64_t row_end, float *scratch);
+/* Decode as the engine runs it: rows split over the pool in chunks (a few
+ * per thread, handed out dynamically). scratch: bc_threadpool_size(pool)
+ * blocks of scratch_floats >= bc_quant_matvec_scratch_floats(cols) floats
+ * (unused for int8, may be NULL then). */
+void bc_matvec_quant_pool(struct bc_threadpool *pool, const bc_quant_tensor *w,
+                          const float *x, float *y, float *scratch, size_t scratch_floats);
 int bc_matvec_int8(const bc_quant_int8 *w, const float *x, float *y, int n_threads,
                    bc_error *err);
 int bc_matvec_nf4(const bc_quant_nf4 *w, const float *x, float *y, int n_threads,

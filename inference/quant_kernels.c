@@ -11,6 +11,7 @@
  * matmul dequantizes a few rows of W into per-thread scratch (fp32, stays in
  * L1/L2) and reuses them for every token of the prompt. */
 #include "quant.h"
+#include "threadpool.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -336,6 +337,45 @@ void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
     }
     bc_matvec_nf4_rows_scratch(w, x, y, row_begin, row_end, buf);
     free(buf);
+}
+
+/* ---- matvec on a thread pool ---------------------------------------------- */
+
+/* One work item = `chunk` output rows. About 8 items per thread let the pool's
+ * dynamic hand-out balance cores that are busy with other processes, while
+ * each item stays long enough to amortize the kernel's per-call setup
+ * (splitting x into even/odd elements, decoding block scales). */
+enum { POOL_MIN_CHUNK_ROWS = 16, POOL_ITEMS_PER_THREAD = 8 };
+
+typedef struct pool_matvec_job {
+    const bc_quant_tensor *w;
+    const float *x;
+    float *y;
+    int64_t rows, chunk;
+    float *scratch;              /* per worker, `scratch_floats` each */
+    size_t scratch_floats;
+} pool_matvec_job;
+
+static void pool_matvec_items(void *arg, int begin, int end, int worker) {
+    const pool_matvec_job *j = arg;
+    int64_t r0 = (int64_t)begin * j->chunk;
+    int64_t r1 = (int64_t)end * j->chunk < j->rows ? (int64_t)end * j->chunk : j->rows;
+    if (j->w->format == BC_QUANT_INT8) {
+        bc_matvec_int8_rows(&j->w->int8, j->x, j->y, r0, r1);
+        return;
+    }
+    float *scratch = j->scratch + (size_t)worker * j->scratch_floats;
+    bc_matvec_nf4_rows_scratch(&j->w->nf4, j->x, j->y, r0, r1, scratch);
+}
+
+void bc_matvec_quant_pool(bc_threadpool *pool, const bc_quant_tensor *w, const float *x,
+                          float *y, float *scratch, size_t scratch_floats) {
+    int64_t rows = w->format == BC_QUANT_INT8 ? w->int8.rows : w->nf4.rows;
+    int64_t want_items = (int64_t)bc_threadpool_size(pool) * POOL_ITEMS_PER_THREAD;
+    int64_t chunk = (rows + want_items - 1) / want_items;
+    if (chunk < POOL_MIN_CHUNK_ROWS) chunk = POOL_MIN_CHUNK_ROWS;
+    pool_matvec_job job = {w, x, y, rows, chunk, scratch, scratch_floats};
+    bc_threadpool_run(pool, pool_matvec_items, &job, (int)((rows + chunk - 1) / chunk));
 }
 
 /* ---- matmul --------------------------------------------------------------- */
