@@ -74,11 +74,12 @@ static float int8_dot_scalar(const int8_t *q, const float *x, int64_t n) {
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-/* Row of NF4 blocks (cols % 64 == 0): packed points at the row's first byte,
- * scales at the row's block scales; byte k holds elements 2k (high nibble)
- * and 2k+1 (low). Each block's products are summed unscaled, then scaled. */
-static float nf4_row_scalar(const uint8_t *packed, const float *x, const float *scales,
-                            int64_t nblk) {
+/* Row of NF4 blocks (cols % 64 == 0): packed points at the row's first byte;
+ * byte k holds elements 2k (high nibble) and 2k+1 (low). Block b's scale is
+ * bc_nf4_scale_at(sc, i0 + b). Each block's products are summed unscaled,
+ * then scaled. */
+static float nf4_row_scalar(const uint8_t *packed, const float *x, const bc_nf4_scales *sc,
+                            int64_t i0, int64_t nblk) {
     float acc = 0.0f;
     for (int64_t b = 0; b < nblk; b++) {
         const uint8_t *p = packed + b * 32;
@@ -88,7 +89,7 @@ static float nf4_row_scalar(const uint8_t *packed, const float *x, const float *
             s0 += bc_nf4_code[p[k] >> 4] * xb[2 * k];
             s1 += bc_nf4_code[p[k] & 15] * xb[2 * k + 1];
         }
-        acc += (s0 + s1) * scales[b];
+        acc += (s0 + s1) * bc_nf4_scale_at(sc, i0 + b);
     }
     return acc;
 }
@@ -202,41 +203,24 @@ static void nf4_rows_generic(const bc_quant_nf4 *w, const float *x, float *y,
 }
 
 /* Scratch of the NF4 matvec: x in the SIMD kernels' lane-major layout
- * (quant_kernels_impl.h), padded to whole 128-element chunks; then, for
- * double quantization, the 256 possible scales of the current absmax2 group
- * and the decoded block scales of SCALE_ROWS rows. Scales are decoded once
- * per group of rows, outside the kernels' inner loops. */
+ * (quant_kernels_impl.h), padded to whole 128-element chunks, then for
+ * double quantization a ring of scale tables, one per absmax2 group (256
+ * blocks), big enough for every group that SCALE_ROWS rows touch. */
 enum { SCALE_ROWS = 8, XL_CHUNK = 128 };
 
 static size_t xl_floats(int64_t cols) {
     return (size_t)((cols + XL_CHUNK - 1) / XL_CHUNK * XL_CHUNK);
 }
 
-size_t bc_quant_matvec_scratch_floats(int64_t cols) {
-    return xl_floats(cols) + 256 + (size_t)SCALE_ROWS * (size_t)(cols / BC_NF4_BLOCK + 1);
+/* Tables in the ring: a power of two >= the groups SCALE_ROWS rows span. */
+static int64_t scale_ring_tables(int64_t cols) {
+    int64_t span = SCALE_ROWS * (cols / BC_NF4_BLOCK) / BC_NF4_BLOCK2 + 2, n = 1;
+    while (n < span) n *= 2;
+    return n;
 }
 
-/* Decoded scales of blocks [b0, b0 + nb) of a double-quantized tensor into
- * sc. Within an absmax2 group (256 blocks) a scale depends only on its 8-bit
- * code, so the group's 256 values code2[q] * absmax2 + offset (two roundings,
- * as bnb) are tabulated once, and each block costs one table load. tab holds
- * the table of group *tab_group (-1: none yet). */
-static void nf4_decode_scales(const bc_quant_nf4 *w, int64_t b0, int64_t nb,
-                              float *restrict sc, float *restrict tab, int64_t *tab_group) {
-    const uint8_t *restrict qa = w->qabsmax;
-    for (int64_t b = b0; b < b0 + nb;) {
-        int64_t g = b / BC_NF4_BLOCK2;
-        int64_t end = (g + 1) * BC_NF4_BLOCK2 < b0 + nb ? (g + 1) * BC_NF4_BLOCK2 : b0 + nb;
-        if (g != *tab_group) {
-            const float a2 = w->absmax2[g], offset = w->offset;
-            for (int q = 0; q < 256; q++) {
-                float decoded = w->code2[q] * a2;
-                tab[q] = decoded + offset;
-            }
-            *tab_group = g;
-        }
-        for (; b < end; b++) sc[b - b0] = tab[qa[b]];
-    }
+size_t bc_quant_matvec_scratch_floats(int64_t cols) {
+    return xl_floats(cols) + (size_t)scale_ring_tables(cols) * 256;
 }
 
 /* x as the path's kernel reads it: lane-major in xl for SIMD, x itself for C. */
@@ -250,40 +234,60 @@ static const float *nf4_prepare_x(bc_quant_simd path, const float *x, int64_t co
 }
 
 static void nf4_kernel(bc_quant_simd path, const uint8_t *packed, int64_t row_bytes,
-                       const float *xk, const float *scales, int64_t nblk, int64_t nrows,
+                       const float *xk, const bc_nf4_scales *sc, int64_t nblk, int64_t nrows,
                        float *y) {
 #if BC_QUANT_X86
     if (path == BC_QUANT_SIMD_AVX512) {
-        bc_nf4_rows_avx512(packed, row_bytes, xk, scales, nblk, nrows, y);
+        bc_nf4_rows_avx512(packed, row_bytes, xk, sc, nblk, nrows, y);
         return;
     }
     if (path == BC_QUANT_SIMD_AVX2) {
-        bc_nf4_rows_avx2(packed, row_bytes, xk, scales, nblk, nrows, y);
+        bc_nf4_rows_avx2(packed, row_bytes, xk, sc, nblk, nrows, y);
         return;
     }
 #endif
     (void)path;
     for (int64_t r = 0; r < nrows; r++)
-        y[r] = nf4_row_scalar(packed + r * row_bytes, xk, scales + r * nblk, nblk);
+        y[r] = nf4_row_scalar(packed + r * row_bytes, xk, sc, r * nblk, nblk);
+}
+
+/* Fills the ring slots of absmax2 groups (built, last] with code2[q] *
+ * absmax2[g] + offset (two roundings, as bnb's dequantization). */
+static void nf4_build_tables(const bc_quant_nf4 *w, int64_t built, int64_t last,
+                             float *restrict ring, int64_t mask) {
+    const float offset = w->offset;
+    for (int64_t g = built + 1; g <= last; g++) {
+        float *restrict tab = ring + (g & mask) * 256;
+        const float a2 = w->absmax2[g];
+        for (int q = 0; q < 256; q++) {
+            float decoded = w->code2[q] * a2;
+            tab[q] = decoded + offset;
+        }
+    }
 }
 
 /* Rows [row_begin, row_end) of a whole-block shape (cols % 64 == 0) with x
- * already prepared (xk); dq: the scratch after x (256 + SCALE_ROWS * nblk
- * floats). */
+ * already prepared (xk); ring: the scratch after x. */
 static void nf4_rows_prepared(bc_quant_simd path, const bc_quant_nf4 *w, const float *xk,
-                              float *y, int64_t row_begin, int64_t row_end, float *dq) {
+                              float *y, int64_t row_begin, int64_t row_end, float *ring) {
     int64_t row_bytes = w->cols / 2, nblk = w->cols / BC_NF4_BLOCK;
     if (!w->double_quant) {
-        nf4_kernel(path, w->packed + row_begin * row_bytes, row_bytes, xk,
-                   w->absmax + row_begin * nblk, nblk, row_end - row_begin, y + row_begin);
+        bc_nf4_scales sc = {.direct = w->absmax + row_begin * nblk};
+        nf4_kernel(path, w->packed + row_begin * row_bytes, row_bytes, xk, &sc, nblk,
+                   row_end - row_begin, y + row_begin);
         return;
     }
-    float *tab = dq, *sc = dq + 256;
-    int64_t tab_group = -1;
+    int64_t mask = scale_ring_tables(w->cols) - 1, built = -1;
     for (int64_t r0 = row_begin; r0 < row_end; r0 += SCALE_ROWS) {
         int64_t n = row_end - r0 < SCALE_ROWS ? row_end - r0 : SCALE_ROWS;
-        nf4_decode_scales(w, r0 * nblk, n * nblk, sc, tab, &tab_group);
-        nf4_kernel(path, w->packed + r0 * row_bytes, row_bytes, xk, sc, nblk, n, y + r0);
+        int64_t g0 = r0 * nblk / BC_NF4_BLOCK2, g1 = ((r0 + n) * nblk - 1) / BC_NF4_BLOCK2;
+        /* groups below g0 are done with; the ring holds g0..g1 after this */
+        if (built < g0 - 1) built = g0 - 1;
+        nf4_build_tables(w, built, g1, ring, mask);
+        built = g1;
+        bc_nf4_scales sc = {.code = w->qabsmax + r0 * nblk, .tables = ring,
+                            .first_block = r0 * nblk, .table_mask = mask};
+        nf4_kernel(path, w->packed + r0 * row_bytes, row_bytes, xk, &sc, nblk, n, y + r0);
     }
 }
 

@@ -64,9 +64,18 @@ INLINE T512 __m512 nf4_chunk512(__m512i v, __m512 lut, const float *xc) {
     return s;
 }
 
-/* R rows (a compile-time constant after inlining) in one pass over x. */
+/* Scale of block i (index from the first row of the call), plain or
+ * double-quantized (dq is a constant after inlining). */
+INLINE float scale_at(const bc_nf4_scales *s, int64_t i, const int dq) {
+    if (!dq) return s->direct[i];
+    return s->tables[(((s->first_block + i) >> 8) & s->table_mask) * 256 + s->code[i]];
+}
+
+/* R rows (R and dq are compile-time constants after inlining) in one pass
+ * over x; rows and scales start at row0 of the call. */
 INLINE T512 void nf4_group512(const uint8_t *p, int64_t row_bytes, const float *xl,
-                              const float *sc, int64_t nblk, float *y, const int R) {
+                              const bc_nf4_scales *sc, int64_t row0, int64_t nblk, float *y,
+                              const int R, const int dq) {
     const __m512 lut = _mm512_loadu_ps(bc_nf4_code);
     __m512 acc_even[NF4_ROWS], acc_odd[NF4_ROWS];
     for (int r = 0; r < R; r++) acc_even[r] = acc_odd[r] = _mm512_setzero_ps();
@@ -77,9 +86,9 @@ INLINE T512 void nf4_group512(const uint8_t *p, int64_t row_bytes, const float *
             const uint8_t *pr = p + r * row_bytes + c * 64;
             PREFETCH_LINE(p + R * row_bytes + (c * R + r) * 64);
             __m512 s = nf4_chunk512(_mm512_loadu_si512(pr), lut, xc);
-            const float *scr = sc + r * nblk + 2 * c;
-            acc_even[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(scr[0]), acc_even[r]);
-            acc_odd[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(scr[1]), acc_odd[r]);
+            int64_t i = (row0 + r) * nblk + 2 * c;
+            acc_even[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(scale_at(sc, i, dq)), acc_even[r]);
+            acc_odd[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(scale_at(sc, i + 1, dq)), acc_odd[r]);
         }
     }
     if (nblk & 1) { /* one block left: lanes 0-7; x is zero-padded in lanes 8-15 */
@@ -87,22 +96,29 @@ INLINE T512 void nf4_group512(const uint8_t *p, int64_t row_bytes, const float *
         for (int r = 0; r < R; r++) {
             __m512i v = _mm512_maskz_loadu_epi32(0x00ff, p + r * row_bytes + chunks * 64);
             __m512 s = nf4_chunk512(v, lut, xc);
-            acc_even[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(sc[r * nblk + 2 * chunks]),
-                                          acc_even[r]);
+            int64_t i = (row0 + r) * nblk + 2 * chunks;
+            acc_even[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(scale_at(sc, i, dq)), acc_even[r]);
         }
     }
     for (int r = 0; r < R; r++)
         y[r] = _mm512_reduce_add_ps(_mm512_mask_blend_ps(0xff00, acc_even[r], acc_odd[r]));
 }
 
-T512 void bc_nf4_rows_avx512(const uint8_t *packed, int64_t row_bytes, const float *xl,
-                             const float *scales, int64_t nblk, int64_t nrows, float *y) {
+static T512 void nf4_rows512(const uint8_t *packed, int64_t row_bytes, const float *xl,
+                             const bc_nf4_scales *sc, int64_t nblk, int64_t nrows, float *y,
+                             const int dq) {
     int64_t r = 0;
     for (; r + NF4_ROWS <= nrows; r += NF4_ROWS)
-        nf4_group512(packed + r * row_bytes, row_bytes, xl, scales + r * nblk, nblk, y + r,
-                     NF4_ROWS);
+        nf4_group512(packed + r * row_bytes, row_bytes, xl, sc, r, nblk, y + r, NF4_ROWS, dq);
     for (; r < nrows; r++)
-        nf4_group512(packed + r * row_bytes, row_bytes, xl, scales + r * nblk, nblk, y + r, 1);
+        nf4_group512(packed + r * row_bytes, row_bytes, xl, sc, r, nblk, y + r, 1, dq);
+}
+
+T512 void bc_nf4_rows_avx512(const uint8_t *packed, int64_t row_bytes, const float *xl,
+                             const bc_nf4_scales *scales, int64_t nblk, int64_t nrows,
+                             float *y) {
+    if (scales->direct) nf4_rows512(packed, row_bytes, xl, scales, nblk, nrows, y, 0);
+    else nf4_rows512(packed, row_bytes, xl, scales, nblk, nrows, y, 1);
 }
 
 INLINE T512 void int8_group512(const int8_t *q, int64_t cols, const float *x,
@@ -169,7 +185,8 @@ INLINE T256 __m256 nf4_block256(__m256i v, __m256 lut_lo, __m256 lut_hi, const f
 enum { NF4_ROWS_AVX2 = 2 };
 
 INLINE T256 void nf4_group256(const uint8_t *p, int64_t row_bytes, const float *xl,
-                              const float *sc, int64_t nblk, float *y, const int R) {
+                              const bc_nf4_scales *sc, int64_t row0, int64_t nblk, float *y,
+                              const int R, const int dq) {
     const __m256 lut_lo = _mm256_loadu_ps(bc_nf4_code);
     const __m256 lut_hi = _mm256_loadu_ps(bc_nf4_code + 8);
     __m256 acc[NF4_ROWS_AVX2];
@@ -179,20 +196,28 @@ INLINE T256 void nf4_group256(const uint8_t *p, int64_t row_bytes, const float *
             if ((b & 1) == 0) PREFETCH_LINE(p + R * row_bytes + (b / 2 * R + r) * 64);
             __m256i v = _mm256_loadu_si256((const __m256i *)(p + r * row_bytes + b * 32));
             __m256 s = nf4_block256(v, lut_lo, lut_hi, xl + b * 64);
-            acc[r] = _mm256_fmadd_ps(s, _mm256_set1_ps(sc[r * nblk + b]), acc[r]);
+            float scale = scale_at(sc, (row0 + r) * nblk + b, dq);
+            acc[r] = _mm256_fmadd_ps(s, _mm256_set1_ps(scale), acc[r]);
         }
     }
     for (int r = 0; r < R; r++) y[r] = hsum256(acc[r]);
 }
 
-T256 void bc_nf4_rows_avx2(const uint8_t *packed, int64_t row_bytes, const float *xl,
-                           const float *scales, int64_t nblk, int64_t nrows, float *y) {
+static T256 void nf4_rows256(const uint8_t *packed, int64_t row_bytes, const float *xl,
+                             const bc_nf4_scales *sc, int64_t nblk, int64_t nrows, float *y,
+                             const int dq) {
     int64_t r = 0;
     for (; r + NF4_ROWS_AVX2 <= nrows; r += NF4_ROWS_AVX2)
-        nf4_group256(packed + r * row_bytes, row_bytes, xl, scales + r * nblk, nblk, y + r,
-                     NF4_ROWS_AVX2);
+        nf4_group256(packed + r * row_bytes, row_bytes, xl, sc, r, nblk, y + r,
+                     NF4_ROWS_AVX2, dq);
     for (; r < nrows; r++)
-        nf4_group256(packed + r * row_bytes, row_bytes, xl, scales + r * nblk, nblk, y + r, 1);
+        nf4_group256(packed + r * row_bytes, row_bytes, xl, sc, r, nblk, y + r, 1, dq);
+}
+
+T256 void bc_nf4_rows_avx2(const uint8_t *packed, int64_t row_bytes, const float *xl,
+                           const bc_nf4_scales *scales, int64_t nblk, int64_t nrows, float *y) {
+    if (scales->direct) nf4_rows256(packed, row_bytes, xl, scales, nblk, nrows, y, 0);
+    else nf4_rows256(packed, row_bytes, xl, scales, nblk, nrows, y, 1);
 }
 
 INLINE T256 void int8_group256(const int8_t *q, int64_t cols, const float *x,

@@ -419,6 +419,7 @@ int main(void) {
     test_kernels_shape(37, 512, 1);   /* fast path, double-quantized absmax */
     test_kernels_shape(13, 192, 1);   /* odd block count per row (half chunk), 4-row groups + 1 */
     test_kernels_shape(70, 320, 0);   /* several pool items, odd block count, int8 tail of 0 */
+    test_kernels_shape(21, 5632, 1);  /* dq: 88 blocks a row, rows straddle absmax2 groups */
     test_kernels_shape(6, 100, 1);    /* blocks straddle rows: generic path, int8 tails */
     test_kernels_shape(3, 33, 0);     /* odd element count */
     return bc_test_done();
