@@ -72,7 +72,12 @@ INLINE float scale_at(const bc_nf4_scales *s, int64_t i, const int dq) {
 }
 
 /* R rows (R and dq are compile-time constants after inlining) in one pass
- * over x; rows and scales start at row0 of the call. */
+ * over x; rows and scales start at row0 of the call.
+ *
+ * Scales: the pass runs in phases of chunks over which every row's even and
+ * odd block each stay inside one absmax2 group; within a phase a scale is
+ * table[code] with a fixed table per row and parity (for plain absmax the
+ * row's scale array), so the inner loop spends no arithmetic on it. */
 INLINE T512 void nf4_group512(const uint8_t *p, int64_t row_bytes, const float *xl,
                               const bc_nf4_scales *sc, int64_t row0, int64_t nblk, float *y,
                               const int R, const int dq) {
@@ -80,16 +85,39 @@ INLINE T512 void nf4_group512(const uint8_t *p, int64_t row_bytes, const float *
     __m512 acc_even[NF4_ROWS], acc_odd[NF4_ROWS];
     for (int r = 0; r < R; r++) acc_even[r] = acc_odd[r] = _mm512_setzero_ps();
     int64_t chunks = nblk / 2;
-    for (int64_t c = 0; c < chunks; c++) {
-        const float *xc = xl + c * 128;
+    const uint8_t *code[NF4_ROWS];
+    const float *tab_even[NF4_ROWS], *tab_odd[NF4_ROWS];
+    for (int64_t c0 = 0; c0 < chunks;) {
+        int64_t c1 = chunks;
         for (int r = 0; r < R; r++) {
-            const uint8_t *pr = p + r * row_bytes + c * 64;
-            PREFETCH_LINE(p + R * row_bytes + (c * R + r) * 64);
-            __m512 s = nf4_chunk512(_mm512_loadu_si512(pr), lut, xc);
-            int64_t i = (row0 + r) * nblk + 2 * c;
-            acc_even[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(scale_at(sc, i, dq)), acc_even[r]);
-            acc_odd[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(scale_at(sc, i + 1, dq)), acc_odd[r]);
+            if (!dq) { /* one phase: "tables" are the scale arrays, "codes" 0, 1, 2... */
+                tab_even[r] = sc->direct + (row0 + r) * nblk;
+                tab_odd[r] = tab_even[r] + 1;
+                continue;
+            }
+            code[r] = sc->code + (row0 + r) * nblk;
+            int64_t base = sc->first_block + (row0 + r) * nblk;  /* global block of the row */
+            int64_t ge = (base + 2 * c0) >> 8, go = (base + 2 * c0 + 1) >> 8;
+            tab_even[r] = sc->tables + (ge & sc->table_mask) * 256;
+            tab_odd[r] = sc->tables + (go & sc->table_mask) * 256;
+            /* first chunk whose even / odd block lies in the following group */
+            int64_t ce = ((ge + 1) * 256 - base + 1) / 2, co = ((go + 1) * 256 - base) / 2;
+            if (ce < c1) c1 = ce;
+            if (co < c1) c1 = co;
         }
+        for (int64_t c = c0; c < c1; c++) {
+            const float *xc = xl + c * 128;
+            for (int r = 0; r < R; r++) {
+                const uint8_t *pr = p + r * row_bytes + c * 64;
+                PREFETCH_LINE(p + R * row_bytes + (c * R + r) * 64);
+                __m512 s = nf4_chunk512(_mm512_loadu_si512(pr), lut, xc);
+                float se = dq ? tab_even[r][code[r][2 * c]] : tab_even[r][2 * c];
+                float so = dq ? tab_odd[r][code[r][2 * c + 1]] : tab_odd[r][2 * c];
+                acc_even[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(se), acc_even[r]);
+                acc_odd[r] = _mm512_fmadd_ps(s, _mm512_set1_ps(so), acc_odd[r]);
+            }
+        }
+        c0 = c1;
     }
     if (nblk & 1) { /* one block left: lanes 0-7; x is zero-padded in lanes 8-15 */
         const float *xc = xl + chunks * 128;
