@@ -253,12 +253,19 @@ static void nf4_kernel(bc_quant_simd path, const uint8_t *packed, int64_t row_by
 
 /* Fills the ring slots of absmax2 groups (built, last] with code2[q] *
  * absmax2[g] + offset (two roundings, as bnb's dequantization). */
-static void nf4_build_tables(const bc_quant_nf4 *w, int64_t built, int64_t last,
-                             float *restrict ring, int64_t mask) {
+static void nf4_build_tables(bc_quant_simd path, const bc_quant_nf4 *w, int64_t built,
+                             int64_t last, float *restrict ring, int64_t mask) {
     const float offset = w->offset;
     for (int64_t g = built + 1; g <= last; g++) {
         float *restrict tab = ring + (g & mask) * 256;
         const float a2 = w->absmax2[g];
+#if BC_QUANT_X86
+        if (path == BC_QUANT_SIMD_AVX512) {
+            bc_nf4_scale_table_avx512(w->code2, a2, offset, tab);
+            continue;
+        }
+#endif
+        (void)path;
         for (int q = 0; q < 256; q++) {
             float decoded = w->code2[q] * a2;
             tab[q] = decoded + offset;
@@ -283,7 +290,7 @@ static void nf4_rows_prepared(bc_quant_simd path, const bc_quant_nf4 *w, const f
         int64_t g0 = r0 * nblk / BC_NF4_BLOCK2, g1 = ((r0 + n) * nblk - 1) / BC_NF4_BLOCK2;
         /* groups below g0 are done with; the ring holds g0..g1 after this */
         if (built < g0 - 1) built = g0 - 1;
-        nf4_build_tables(w, built, g1, ring, mask);
+        nf4_build_tables(path, w, built, g1, ring, mask);
         built = g1;
         bc_nf4_scales sc = {.code = w->qabsmax + r0 * nblk, .tables = ring,
                             .first_block = r0 * nblk, .table_mask = mask};

@@ -49,6 +49,9 @@ void bc_nf4_rows_avx512(const uint8_t *packed, int64_t row_bytes, const float *x
 void bc_nf4_rows_avx2(const uint8_t *packed, int64_t row_bytes, const float *xl,
                       const bc_nf4_scales *scales, int64_t nblk, int64_t nrows, float *y);
 
+/* tab[q] = code2[q] * a2 + offset (multiply, then add: two roundings). */
+void bc_nf4_scale_table_avx512(const float *code2, float a2, float offset, float *tab);
+
 /* int8 rows: q [nrows][cols], y[r] = (sum_c q[r][c] x[c]) * (absmax[r] / 127). */
 void bc_int8_rows_avx512(const int8_t *q, int64_t cols, const float *x, const float *absmax,
                          int64_t nrows, float *y);

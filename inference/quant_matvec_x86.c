@@ -132,6 +132,15 @@ INLINE T512 void nf4_group512(const uint8_t *p, int64_t row_bytes, const float *
         y[r] = _mm512_reduce_add_ps(_mm512_mask_blend_ps(0xff00, acc_even[r], acc_odd[r]));
 }
 
+/* tab[q] = code2[q] * a2 + offset for q < 256: a multiply, then an add (two
+ * roundings, as bnb's dequantization; ISO C mode does not fuse them). */
+T512 void bc_nf4_scale_table_avx512(const float *code2, float a2, float offset, float *tab) {
+    const __m512 va2 = _mm512_set1_ps(a2), voff = _mm512_set1_ps(offset);
+    for (int q = 0; q < 256; q += 16)
+        _mm512_storeu_ps(tab + q, _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(code2 + q), va2),
+                                                voff));
+}
+
 static T512 void nf4_rows512(const uint8_t *packed, int64_t row_bytes, const float *xl,
                              const bc_nf4_scales *sc, int64_t nblk, int64_t nrows, float *y,
                              const int dq) {

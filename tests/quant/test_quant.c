@@ -362,6 +362,27 @@ static void test_kernels_shape(int64_t rows, int64_t cols, int double_quant) {
             CHECK(check_product(d8, x, 1, rows, cols, y, &worst), "%s matvec_int8 %d thr: rel err %.2g",
                   tag, threads, worst);
         }
+        /* x = unit vector e_j: every output is one weight, code * block
+         * scale, rounded once, so the kernels' scales (tables, double
+         * quantization) must match bc_nf4_block_scale bit for bit */
+        if (cols % 64 == 0) {
+            float *e = calloc((size_t)cols, sizeof(float));
+            int exact = 1;
+            for (int64_t j = 0; j < cols; j += cols / 4 + 1) {
+                e[j] = 1.0f;
+                bc_matvec_nf4(&q4, e, y, 1, &err);
+                for (int64_t r = 0; r < rows; r++) {
+                    int64_t el = r * cols + j;
+                    uint8_t byte = q4.packed[el / 2];
+                    float want = bc_nf4_code[(el & 1) ? (byte & 15) : (byte >> 4)] *
+                                 bc_nf4_block_scale(&q4, el / BC_NF4_BLOCK);
+                    if (memcmp(&want, &y[r], sizeof want) != 0) exact = 0;
+                }
+                e[j] = 0.0f;
+            }
+            CHECK(exact, "%s matvec_nf4 on unit vectors: code * block scale bit for bit", tag);
+            free(e);
+        }
         /* the engine's pooled driver (x laid out once per call, shared) */
         for (int threads = 1; threads <= 2; threads++) {
             bc_threadpool *pool = bc_threadpool_new(threads, &err);
