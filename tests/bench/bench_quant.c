@@ -3,6 +3,7 @@
  * machine's read bandwidth, all on the same thread pool the engine uses.
  *
  *   build/tests/bench_quant [seconds_per_measurement=0.06] [max_threads=2] [rounds=8]
+ *                           [path=auto|scalar|avx2|avx512]
  *
  * Effective bandwidth = bytes the kernel must read (codes + scales) per
  * matvec x matvecs per second. Each measurement rotates through enough copies
@@ -233,6 +234,22 @@ int main(int argc, char **argv) {
     if (max_threads < 1) max_threads = 1;
     if (max_threads > MAX_THREADS) max_threads = MAX_THREADS;
     if (rounds < 1) rounds = 1;
+    if (argc > 4) {
+        static const bc_quant_simd paths[] = {BC_QUANT_SIMD_AUTO, BC_QUANT_SIMD_SCALAR,
+                                              BC_QUANT_SIMD_AVX2, BC_QUANT_SIMD_AVX512};
+        int found = 0;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(argv[4], bc_quant_simd_name(paths[i]))) {
+                found = 1;
+                if (bc_quant_set_simd(paths[i]) != paths[i] && paths[i] != BC_QUANT_SIMD_AUTO)
+                    printf("path %s not supported here: running %s\n", argv[4],
+                           bc_quant_simd_name(bc_quant_get_simd()));
+            }
+        if (!found) {
+            fprintf(stderr, "bench_quant: path must be auto, scalar, avx2 or avx512\n");
+            return 2;
+        }
+    }
     static const int64_t shapes[][2] = {{2048, 2048}, {5632, 2048}, {2048, 5632}};
 
     bc_threadpool *pools[MAX_THREADS + 1] = {0};
