@@ -161,8 +161,8 @@ void bc_matvec_int8_rows(const bc_quant_int8 *w, const float *x, float *y,
 void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
                         int64_t row_begin, int64_t row_end);
 /* The same with caller-owned scratch of bc_quant_matvec_scratch_floats(cols)
- * floats (x split into even/odd elements, one row of block scales): the
- * decode loop allocates nothing. */
+ * floats (x rearranged for the SIMD kernels, tables of double-quantized block
+ * scales): the decode loop allocates nothing. */
 size_t bc_quant_matvec_scratch_floats(int64_t cols);
 void bc_matvec_nf4_rows_scratch(const bc_quant_nf4 *w, const float *x, float *y,
                                 int64_t row_begin, int64_t row_end, float *scratch);

@@ -1,12 +1,12 @@
 /* CPU kernels for the quantized formats: matvec (decode) and matmul
  * (prefill), with runtime SIMD dispatch (AVX-512, AVX2+FMA, portable C).
  *
- * matvec streams the weight once: a 64-weight NF4 block is 32 bytes; its
- * codes are turned into fp32 in registers through a 16-entry table (one
- * vpermps on AVX-512) and multiplied straight into the accumulators. Element
- * 2k of a block sits in the high nibble and 2k+1 in the low one, so instead of
- * re-interleaving nibbles per block, x is split once per call into its even
- * and odd elements: high nibbles pair with x_even, low nibbles with x_odd.
+ * matvec streams the weight once and must keep up with memory: the SIMD
+ * kernels (quant_matvec_x86.c) turn codes into fp32 in registers, several
+ * rows per pass, with software prefetch. This file holds the dispatch, the
+ * per-call preparation they need (x rearranged once per matvec into the
+ * layout the NF4 kernels read, tables of double-quantized scales), the
+ * portable C kernels and the drivers (row ranges, thread pool, pthreads).
  *
  * matmul dequantizes a few rows of W into per-thread scratch (fp32, stays in
  * L1/L2) and reuses them for every token of the prompt. */
