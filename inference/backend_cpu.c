@@ -313,33 +313,6 @@ static void cpu_rmsnorm(bc_backend *be, const bc_btensor *x, const bc_btensor *w
     bc_rmsnorm(ctx_of(be)->pool, f32(out), f32(x), f32(w), n, (int)x->cols, eps);
 }
 
-/* Quantized decode on the pool: one work item = `chunk` output rows. About
- * 8 items per thread let the pool's dynamic hand-out balance cores that are
- * busy, while each item stays long enough to amortize the kernel's per-call
- * setup (it splits x into even/odd elements once per call). */
-enum { QUANT_MIN_CHUNK_ROWS = 16, QUANT_ITEMS_PER_THREAD = 8 };
-
-typedef struct quant_job {
-    const bc_quant_tensor *w;
-    const float *x;
-    float *y;
-    int64_t rows, chunk;
-    float *scratch;              /* NF4: per worker, `scratch_floats` each */
-    size_t scratch_floats;
-} quant_job;
-
-static void quant_matvec_items(void *arg, int begin, int end, int worker) {
-    const quant_job *j = arg;
-    int64_t r0 = (int64_t)begin * j->chunk;
-    int64_t r1 = (int64_t)end * j->chunk < j->rows ? (int64_t)end * j->chunk : j->rows;
-    if (j->w->format == BC_QUANT_INT8) {
-        bc_matvec_int8_rows(&j->w->int8, j->x, j->y, r0, r1);
-        return;
-    }
-    float *scratch = j->scratch + (size_t)worker * j->scratch_floats;
-    bc_matvec_nf4_rows_scratch(&j->w->nf4, j->x, j->y, r0, r1, scratch);
-}
-
 static void expand_int8(const void *w, int row0, int nrows, float *dst) {
     bc_dequant_int8_rows(&((const bc_quant_tensor *)w)->int8, row0, nrows, dst);
 }
@@ -356,13 +329,7 @@ static void quant_matmul(bc_backend *be, const bc_btensor *W, const bc_btensor *
                          (int)W->cols, c->panel_scratch);
         return;
     }
-    int64_t want_items = (int64_t)bc_threadpool_size(c->pool) * QUANT_ITEMS_PER_THREAD;
-    int64_t chunk = (W->rows + want_items - 1) / want_items;
-    if (chunk < QUANT_MIN_CHUNK_ROWS) chunk = QUANT_MIN_CHUNK_ROWS;
-    quant_job job = {&W->q, f32(x), f32(out), W->rows, chunk, c->matvec_scratch,
-                     c->matvec_floats};
-    int items = (int)((W->rows + chunk - 1) / chunk);
-    bc_threadpool_run(c->pool, quant_matvec_items, &job, items);
+    bc_matvec_quant_pool(c->pool, &W->q, f32(x), f32(out), c->matvec_scratch, c->matvec_floats);
 }
 
 static void cpu_matmul(bc_backend *be, const bc_btensor *W, const bc_btensor *x, int n,

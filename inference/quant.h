@@ -161,11 +161,17 @@ void bc_matvec_int8_rows(const bc_quant_int8 *w, const float *x, float *y,
 void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
                         int64_t row_begin, int64_t row_end);
 /* The same with caller-owned scratch of bc_quant_matvec_scratch_floats(cols)
- * floats (x split into even/odd elements, one row of block scales): the
- * decode loop allocates nothing. */
+ * floats (x rearranged for the SIMD kernels, tables of double-quantized block
+ * scales): the decode loop allocates nothing. */
 size_t bc_quant_matvec_scratch_floats(int64_t cols);
 void bc_matvec_nf4_rows_scratch(const bc_quant_nf4 *w, const float *x, float *y,
                                 int64_t row_begin, int64_t row_end, float *scratch);
+/* Decode as the engine runs it: rows split over the pool in chunks (a few
+ * per thread, handed out dynamically). scratch: bc_threadpool_size(pool)
+ * blocks of scratch_floats >= bc_quant_matvec_scratch_floats(cols) floats
+ * (unused for int8, may be NULL then). */
+void bc_matvec_quant_pool(struct bc_threadpool *pool, const bc_quant_tensor *w,
+                          const float *x, float *y, float *scratch, size_t scratch_floats);
 int bc_matvec_int8(const bc_quant_int8 *w, const float *x, float *y, int n_threads,
                    bc_error *err);
 int bc_matvec_nf4(const bc_quant_nf4 *w, const float *x, float *y, int n_threads,

@@ -1,16 +1,18 @@
 /* CPU kernels for the quantized formats: matvec (decode) and matmul
  * (prefill), with runtime SIMD dispatch (AVX-512, AVX2+FMA, portable C).
  *
- * matvec streams the weight once: a 64-weight NF4 block is 32 bytes; its
- * codes are turned into fp32 in registers through a 16-entry table (one
- * vpermps on AVX-512) and multiplied straight into the accumulators. Element
- * 2k of a block sits in the high nibble and 2k+1 in the low one, so instead of
- * re-interleaving nibbles per block, x is split once per call into its even
- * and odd elements: high nibbles pair with x_even, low nibbles with x_odd.
+ * matvec streams the weight once and must keep up with memory: the SIMD
+ * kernels (quant_matvec_x86.c) turn codes into fp32 in registers, several
+ * rows per pass, with software prefetch. This file holds the dispatch, the
+ * per-call preparation they need (x rearranged once per matvec into the
+ * layout the NF4 kernels read, tables of double-quantized scales), the
+ * portable C kernels and the drivers (row ranges, thread pool, pthreads).
  *
  * matmul dequantizes a few rows of W into per-thread scratch (fp32, stays in
  * L1/L2) and reuses them for every token of the prompt. */
 #include "quant.h"
+#include "quant_kernels_impl.h"
+#include "threadpool.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -72,19 +74,22 @@ static float int8_dot_scalar(const int8_t *q, const float *x, int64_t n) {
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-/* Row of NF4 blocks (cols % 64 == 0): packed points at the row's first byte,
- * xe/xo are x's even/odd elements, scales the row's block scales. */
-static float nf4_row_scalar(const uint8_t *packed, const float *xe, const float *xo,
-                            const float *scales, int64_t nblk) {
+/* Row of NF4 blocks (cols % 64 == 0): packed points at the row's first byte;
+ * byte k holds elements 2k (high nibble) and 2k+1 (low). Block b's scale is
+ * bc_nf4_scale_at(sc, i0 + b). Each block's products are summed unscaled,
+ * then scaled. */
+static float nf4_row_scalar(const uint8_t *packed, const float *x, const bc_nf4_scales *sc,
+                            int64_t i0, int64_t nblk) {
     float acc = 0.0f;
     for (int64_t b = 0; b < nblk; b++) {
         const uint8_t *p = packed + b * 32;
+        const float *xb = x + b * 64;
         float s0 = 0.0f, s1 = 0.0f;
         for (int k = 0; k < 32; k++) {
-            s0 += bc_nf4_code[p[k] >> 4] * xe[b * 32 + k];
-            s1 += bc_nf4_code[p[k] & 15] * xo[b * 32 + k];
+            s0 += bc_nf4_code[p[k] >> 4] * xb[2 * k];
+            s1 += bc_nf4_code[p[k] & 15] * xb[2 * k + 1];
         }
-        acc += (s0 + s1) * scales[b];
+        acc += (s0 + s1) * bc_nf4_scale_at(sc, i0 + b);
     }
     return acc;
 }
@@ -110,57 +115,6 @@ TARGET_AVX2 static float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-TARGET_AVX2 static float int8_dot_avx2(const int8_t *q, const float *x, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i b = _mm_loadu_si128((const __m128i *)(q + i));
-        __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-        __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
-        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
-    }
-    float acc = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) acc += (float)q[i] * x[i];
-    return acc;
-}
-
-/* 8 NF4 codes (bytes in the low 64 bits of idx8) to fp32 through the table. */
-TARGET_AVX2 static __m256 nf4_lookup8_avx2(__m128i idx8, __m256 lut_lo, __m256 lut_hi) {
-    __m256i idx = _mm256_cvtepu8_epi32(idx8);
-    __m256 lo = _mm256_permutevar8x32_ps(lut_lo, idx);
-    __m256 hi = _mm256_permutevar8x32_ps(lut_hi, idx);
-    __m256 use_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 -> sign */
-    return _mm256_blendv_ps(lo, hi, use_hi);
-}
-
-TARGET_AVX2 static float nf4_row_avx2(const uint8_t *packed, const float *xe, const float *xo,
-                                      const float *scales, int64_t nblk) {
-    const __m256 lut_lo = _mm256_loadu_ps(bc_nf4_code);
-    const __m256 lut_hi = _mm256_loadu_ps(bc_nf4_code + 8);
-    const __m128i m0f = _mm_set1_epi8(0x0f);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nblk; b++) {
-        const uint8_t *p = packed + b * 32;
-        const float *e = xe + b * 32, *o = xo + b * 32;
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-        for (int h = 0; h < 2; h++) {
-            __m128i bytes = _mm_loadu_si128((const __m128i *)(p + 16 * h));
-            __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m0f);
-            __m128i lo = _mm_and_si128(bytes, m0f);
-            const float *eh = e + 16 * h, *oh = o + 16 * h;
-            s0 = _mm256_fmadd_ps(nf4_lookup8_avx2(hi, lut_lo, lut_hi), _mm256_loadu_ps(eh), s0);
-            s1 = _mm256_fmadd_ps(nf4_lookup8_avx2(lo, lut_lo, lut_hi), _mm256_loadu_ps(oh), s1);
-            s0 = _mm256_fmadd_ps(nf4_lookup8_avx2(_mm_srli_si128(hi, 8), lut_lo, lut_hi),
-                                 _mm256_loadu_ps(eh + 8), s0);
-            s1 = _mm256_fmadd_ps(nf4_lookup8_avx2(_mm_srli_si128(lo, 8), lut_lo, lut_hi),
-                                 _mm256_loadu_ps(oh + 8), s1);
-        }
-        acc = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(scales[b]), acc);
-    }
-    return hsum256(acc);
-}
-
 TARGET_AVX2 static float f32_dot_avx2(const float *a, const float *b, int64_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int64_t i = 0;
@@ -175,45 +129,6 @@ TARGET_AVX2 static float f32_dot_avx2(const float *a, const float *b, int64_t n)
 
 /* ---- AVX-512 -------------------------------------------------------------- */
 
-TARGET_AVX512 static float int8_dot_avx512(const int8_t *q, const float *x, int64_t n) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + i))));
-        __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + i + 16))));
-        a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), a1);
-    }
-    float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    for (; i < n; i++) acc += (float)q[i] * x[i];
-    return acc;
-}
-
-TARGET_AVX512 static float nf4_row_avx512(const uint8_t *packed, const float *xe,
-                                          const float *xo, const float *scales, int64_t nblk) {
-    const __m512 lut = _mm512_loadu_ps(bc_nf4_code);
-    const __m256i m0f = _mm256_set1_epi8(0x0f);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nblk; b++) {
-        __m256i bytes = _mm256_loadu_si256((const __m256i *)(packed + b * 32));
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m0f);
-        __m256i lo = _mm256_and_si256(bytes, m0f);
-        const float *e = xe + b * 32, *o = xo + b * 32;
-        __m512 w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(hi)), lut);
-        __m512 w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(hi, 1)), lut);
-        __m512 w2 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(lo)), lut);
-        __m512 w3 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(lo, 1)), lut);
-        __m512 s0 = _mm512_mul_ps(w0, _mm512_loadu_ps(e));
-        __m512 s1 = _mm512_mul_ps(w2, _mm512_loadu_ps(o));
-        s0 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(e + 16), s0);
-        s1 = _mm512_fmadd_ps(w3, _mm512_loadu_ps(o + 16), s1);
-        __m512 sc = _mm512_set1_ps(scales[b]);
-        acc0 = _mm512_fmadd_ps(s0, sc, acc0);
-        acc1 = _mm512_fmadd_ps(s1, sc, acc1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
 TARGET_AVX512 static float f32_dot_avx512(const float *a, const float *b, int64_t n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int64_t i = 0;
@@ -226,29 +141,6 @@ TARGET_AVX512 static float f32_dot_avx512(const float *a, const float *b, int64_
     return acc;
 }
 #endif /* BC_QUANT_X86 */
-
-static float int8_dot(const int8_t *q, const float *x, int64_t n) {
-#if BC_QUANT_X86
-    switch (bc_quant_get_simd()) {
-    case BC_QUANT_SIMD_AVX512: return int8_dot_avx512(q, x, n);
-    case BC_QUANT_SIMD_AVX2: return int8_dot_avx2(q, x, n);
-    default: break;
-    }
-#endif
-    return int8_dot_scalar(q, x, n);
-}
-
-static float nf4_row(const uint8_t *packed, const float *xe, const float *xo,
-                     const float *scales, int64_t nblk) {
-#if BC_QUANT_X86
-    switch (bc_quant_get_simd()) {
-    case BC_QUANT_SIMD_AVX512: return nf4_row_avx512(packed, xe, xo, scales, nblk);
-    case BC_QUANT_SIMD_AVX2: return nf4_row_avx2(packed, xe, xo, scales, nblk);
-    default: break;
-    }
-#endif
-    return nf4_row_scalar(packed, xe, xo, scales, nblk);
-}
 
 static float f32_dot(const float *a, const float *b, int64_t n) {
 #if BC_QUANT_X86
@@ -263,12 +155,30 @@ static float f32_dot(const float *a, const float *b, int64_t n) {
 
 /* ---- matvec --------------------------------------------------------------- */
 
-void bc_matvec_int8_rows(const bc_quant_int8 *w, const float *x, float *y,
-                         int64_t row_begin, int64_t row_end) {
+static void int8_rows(bc_quant_simd path, const bc_quant_int8 *w, const float *x, float *y,
+                      int64_t row_begin, int64_t row_end) {
+    const int8_t *q = w->q + row_begin * w->cols;
+    int64_t n = row_end - row_begin;
+#if BC_QUANT_X86
+    if (path == BC_QUANT_SIMD_AVX512) {
+        bc_int8_rows_avx512(q, w->cols, x, w->absmax + row_begin, n, y + row_begin);
+        return;
+    }
+    if (path == BC_QUANT_SIMD_AVX2) {
+        bc_int8_rows_avx2(q, w->cols, x, w->absmax + row_begin, n, y + row_begin);
+        return;
+    }
+#endif
+    (void)path;
     for (int64_t r = row_begin; r < row_end; r++) {
         float scale = w->absmax[r] * (1.0f / 127.0f);
-        y[r] = int8_dot(w->q + r * w->cols, x, w->cols) * scale;
+        y[r] = int8_dot_scalar(w->q + r * w->cols, x, w->cols) * scale;
     }
+}
+
+void bc_matvec_int8_rows(const bc_quant_int8 *w, const float *x, float *y,
+                         int64_t row_begin, int64_t row_end) {
+    int8_rows(bc_quant_get_simd(), w, x, y, row_begin, row_end);
 }
 
 /* Any shape: blocks may straddle rows, so walk elements with their global
@@ -292,39 +202,111 @@ static void nf4_rows_generic(const bc_quant_nf4 *w, const float *x, float *y,
     }
 }
 
+/* Scratch of the NF4 matvec: x in the SIMD kernels' lane-major layout
+ * (quant_kernels_impl.h), padded to whole 128-element chunks, then for
+ * double quantization a ring of scale tables, one per absmax2 group (256
+ * blocks), big enough for every group that SCALE_ROWS rows touch. */
+enum { SCALE_ROWS = 8, XL_CHUNK = 128 };
+
+static size_t xl_floats(int64_t cols) {
+    return (size_t)((cols + XL_CHUNK - 1) / XL_CHUNK * XL_CHUNK);
+}
+
+/* Tables in the ring: a power of two >= the groups SCALE_ROWS rows span. */
+static int64_t scale_ring_tables(int64_t cols) {
+    int64_t span = SCALE_ROWS * (cols / BC_NF4_BLOCK) / BC_NF4_BLOCK2 + 2, n = 1;
+    while (n < span) n *= 2;
+    return n;
+}
+
 size_t bc_quant_matvec_scratch_floats(int64_t cols) {
-    return (size_t)cols + (size_t)(cols / BC_NF4_BLOCK) + 1;
+    return xl_floats(cols) + (size_t)scale_ring_tables(cols) * 256;
+}
+
+/* x as the path's kernel reads it: lane-major in xl for SIMD, x itself for C. */
+static const float *nf4_prepare_x(bc_quant_simd path, const float *x, int64_t cols,
+                                  float *xl) {
+    switch (path) {
+    case BC_QUANT_SIMD_AVX512: bc_nf4_layout_x(x, cols, 16, xl); return xl;
+    case BC_QUANT_SIMD_AVX2: bc_nf4_layout_x(x, cols, 8, xl); return xl;
+    default: return x;
+    }
+}
+
+static void nf4_kernel(bc_quant_simd path, const uint8_t *packed, int64_t row_bytes,
+                       const float *xk, const bc_nf4_scales *sc, int64_t nblk, int64_t nrows,
+                       float *y) {
+#if BC_QUANT_X86
+    if (path == BC_QUANT_SIMD_AVX512) {
+        bc_nf4_rows_avx512(packed, row_bytes, xk, sc, nblk, nrows, y);
+        return;
+    }
+    if (path == BC_QUANT_SIMD_AVX2) {
+        bc_nf4_rows_avx2(packed, row_bytes, xk, sc, nblk, nrows, y);
+        return;
+    }
+#endif
+    (void)path;
+    for (int64_t r = 0; r < nrows; r++)
+        y[r] = nf4_row_scalar(packed + r * row_bytes, xk, sc, r * nblk, nblk);
+}
+
+/* Fills the ring slots of absmax2 groups (built, last] with code2[q] *
+ * absmax2[g] + offset (two roundings, as bnb's dequantization). */
+static void nf4_build_tables(bc_quant_simd path, const bc_quant_nf4 *w, int64_t built,
+                             int64_t last, float *restrict ring, int64_t mask) {
+    const float offset = w->offset;
+    for (int64_t g = built + 1; g <= last; g++) {
+        float *restrict tab = ring + (g & mask) * 256;
+        const float a2 = w->absmax2[g];
+#if BC_QUANT_X86
+        if (path == BC_QUANT_SIMD_AVX512) {
+            bc_nf4_scale_table_avx512(w->code2, a2, offset, tab);
+            continue;
+        }
+#endif
+        (void)path;
+        for (int q = 0; q < 256; q++) {
+            float decoded = w->code2[q] * a2;
+            tab[q] = decoded + offset;
+        }
+    }
+}
+
+/* Rows [row_begin, row_end) of a whole-block shape (cols % 64 == 0) with x
+ * already prepared (xk); ring: the scratch after x. */
+static void nf4_rows_prepared(bc_quant_simd path, const bc_quant_nf4 *w, const float *xk,
+                              float *y, int64_t row_begin, int64_t row_end, float *ring) {
+    int64_t row_bytes = w->cols / 2, nblk = w->cols / BC_NF4_BLOCK;
+    if (!w->double_quant) {
+        bc_nf4_scales sc = {.direct = w->absmax + row_begin * nblk};
+        nf4_kernel(path, w->packed + row_begin * row_bytes, row_bytes, xk, &sc, nblk,
+                   row_end - row_begin, y + row_begin);
+        return;
+    }
+    int64_t mask = scale_ring_tables(w->cols) - 1, built = -1;
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += SCALE_ROWS) {
+        int64_t n = row_end - r0 < SCALE_ROWS ? row_end - r0 : SCALE_ROWS;
+        int64_t g0 = r0 * nblk / BC_NF4_BLOCK2, g1 = ((r0 + n) * nblk - 1) / BC_NF4_BLOCK2;
+        /* groups below g0 are done with; the ring holds g0..g1 after this */
+        if (built < g0 - 1) built = g0 - 1;
+        nf4_build_tables(path, w, built, g1, ring, mask);
+        built = g1;
+        bc_nf4_scales sc = {.code = w->qabsmax + r0 * nblk, .tables = ring,
+                            .first_block = r0 * nblk, .table_mask = mask};
+        nf4_kernel(path, w->packed + r0 * row_bytes, row_bytes, xk, &sc, nblk, n, y + r0);
+    }
 }
 
 void bc_matvec_nf4_rows_scratch(const bc_quant_nf4 *w, const float *x, float *y,
                                 int64_t row_begin, int64_t row_end, float *scratch) {
-    int64_t cols = w->cols;
-    if (cols % BC_NF4_BLOCK != 0) {
+    if (w->cols % BC_NF4_BLOCK != 0) {
         nf4_rows_generic(w, x, y, row_begin, row_end);
         return;
     }
-    int64_t half = cols / 2, nblk = cols / BC_NF4_BLOCK;
-    /* x split into even/odd elements, plus one row of block scales */
-    float *xe = scratch, *xo = scratch + half, *scales = scratch + cols;
-    for (int64_t k = 0; k < half; k++) {
-        xe[k] = x[2 * k];
-        xo[k] = x[2 * k + 1];
-    }
-    for (int64_t r = row_begin; r < row_end; r++) {
-        const float *sc;
-        if (w->double_quant) {
-            /* bc_nf4_block_scale inlined: code2[q] * absmax2 + offset, two roundings */
-            const uint8_t *qa = w->qabsmax + r * nblk;
-            for (int64_t b = 0; b < nblk; b++) {
-                float decoded = w->code2[qa[b]] * w->absmax2[(r * nblk + b) / BC_NF4_BLOCK2];
-                scales[b] = decoded + w->offset;
-            }
-            sc = scales;
-        } else {
-            sc = w->absmax + r * nblk;
-        }
-        y[r] = nf4_row(w->packed + r * half, xe, xo, sc, nblk);
-    }
+    bc_quant_simd path = bc_quant_get_simd();
+    const float *xk = nf4_prepare_x(path, x, w->cols, scratch);
+    nf4_rows_prepared(path, w, xk, y, row_begin, row_end, scratch + xl_floats(w->cols));
 }
 
 void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
@@ -336,6 +318,54 @@ void bc_matvec_nf4_rows(const bc_quant_nf4 *w, const float *x, float *y,
     }
     bc_matvec_nf4_rows_scratch(w, x, y, row_begin, row_end, buf);
     free(buf);
+}
+
+/* ---- matvec on a thread pool ---------------------------------------------- */
+
+/* One work item = `chunk` output rows. About 8 items per thread let the pool's
+ * dynamic hand-out balance cores that are busy with other processes. x is
+ * laid out for the NF4 kernel once per call, before the items run. */
+enum { POOL_MIN_CHUNK_ROWS = 16, POOL_ITEMS_PER_THREAD = 8 };
+
+typedef struct pool_matvec_job {
+    bc_quant_simd path;
+    const bc_quant_tensor *w;
+    const float *x;              /* int8: x; nf4: x as the kernel reads it */
+    float *y;
+    int64_t rows, chunk;
+    float *scratch;              /* per worker, `scratch_floats` each */
+    size_t scratch_floats;
+} pool_matvec_job;
+
+static void pool_matvec_items(void *arg, int begin, int end, int worker) {
+    const pool_matvec_job *j = arg;
+    int64_t r0 = (int64_t)begin * j->chunk;
+    int64_t r1 = (int64_t)end * j->chunk < j->rows ? (int64_t)end * j->chunk : j->rows;
+    if (j->w->format == BC_QUANT_INT8) {
+        int8_rows(j->path, &j->w->int8, j->x, j->y, r0, r1);
+        return;
+    }
+    const bc_quant_nf4 *w = &j->w->nf4;
+    if (w->cols % BC_NF4_BLOCK != 0) {
+        nf4_rows_generic(w, j->x, j->y, r0, r1);
+        return;
+    }
+    float *sc = j->scratch + (size_t)worker * j->scratch_floats + xl_floats(w->cols);
+    nf4_rows_prepared(j->path, w, j->x, j->y, r0, r1, sc);
+}
+
+void bc_matvec_quant_pool(bc_threadpool *pool, const bc_quant_tensor *w, const float *x,
+                          float *y, float *scratch, size_t scratch_floats) {
+    int64_t rows = w->format == BC_QUANT_INT8 ? w->int8.rows : w->nf4.rows;
+    int64_t want_items = (int64_t)bc_threadpool_size(pool) * POOL_ITEMS_PER_THREAD;
+    int64_t chunk = (rows + want_items - 1) / want_items;
+    if (chunk < POOL_MIN_CHUNK_ROWS) chunk = POOL_MIN_CHUNK_ROWS;
+    pool_matvec_job job = {bc_quant_get_simd(), w, x, y, rows, chunk, scratch, scratch_floats};
+    /* worker 0's x area holds the shared layout; every worker's scale area
+     * lies after its own x area, so nothing overlaps */
+    if (w->format == BC_QUANT_NF4 && w->nf4.cols % BC_NF4_BLOCK == 0)
+        job.x = nf4_prepare_x(job.path, x, w->nf4.cols, scratch);
+    bc_threadpool_run(pool, pool_matvec_items, &job, (int)((rows + chunk - 1) / chunk));
 }
 
 /* ---- matmul --------------------------------------------------------------- */

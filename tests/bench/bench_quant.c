@@ -1,22 +1,38 @@
 /* bench_quant: effective bandwidth of the quantized matvec kernels on
- * 1B-model shapes, next to an fp32 matvec and the machine's read bandwidth.
+ * 1B-model shapes, side by side with the engine's fp32 matvec and the
+ * machine's read bandwidth, all on the same thread pool the engine uses.
  *
- *   build/tests/bench_quant [seconds_per_measurement=0.25] [max_threads=2]
+ *   build/tests/bench_quant [seconds_per_measurement=0.06] [max_threads=2] [rounds=8]
+ *                           [path=auto|scalar|avx2|avx512]
  *
  * Effective bandwidth = bytes the kernel must read (codes + scales) per
  * matvec x matvecs per second. Each measurement rotates through enough copies
  * of the weight (>= 512 MiB) that it streams from DRAM, not from the last
- * level cache. Prints a table; not a test. */
-#include <pthread.h>
+ * level cache. The read probe is bc_read_pass (vectorized, several loads in
+ * flight), the same probe `baichuan-chat --bench` uses.
+ *
+ * The machine may be shared: every round measures read bandwidth, f32, int8,
+ * nf4 and nf4-dq back to back (a measurement streams the whole working set
+ * at least once, ~50 ms), and the table shows the best round of each, so the
+ * ratios compare figures taken within seconds of each other, each at its
+ * least disturbed moment. "hot Gw/s"
+ * is the kernel's compute rate with the weight resident in cache (one copy,
+ * repeated): a kernel whose hot rate is not well above the cold one is
+ * compute bound. /proc/loadavg is printed per shape. Prints a table; not a
+ * test. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cpu_kernels.h"
 #include "quant.h"
+#include "threadpool.h"
 
 #define WORKING_SET (512ull << 20)
+#define MAX_COPIES 256
+#define MAX_THREADS 16
 
 static double now(void) {
     struct timespec ts;
@@ -30,162 +46,88 @@ static float rnd(void) {
     return (float)((rng >> 8) & 0xffffff) / 8388608.0f - 1.0f;
 }
 
-/* ---- read bandwidth -------------------------------------------------------- */
-
-typedef struct read_job {
-    const uint64_t *p;
-    size_t n;
-    uint64_t sum;
-} read_job;
-
-static void *read_worker(void *arg) {
-    read_job *j = arg;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i + 4 <= j->n; i += 4) {
-        s0 += j->p[i];
-        s1 += j->p[i + 1];
-        s2 += j->p[i + 2];
-        s3 += j->p[i + 3];
+static void print_loadavg(const char *when) {
+    char line[128] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(line, sizeof line, f)) strcpy(line, "?\n");
+        fclose(f);
     }
-    j->sum = s0 + s1 + s2 + s3;
-    return NULL;
+    printf("loadavg %s: %s", when, line);
 }
 
-static double read_bandwidth(int threads, double seconds) {
-    size_t words = WORKING_SET / 8;
-    uint64_t *buf = malloc(WORKING_SET);
-    if (!buf) return 0;
-    for (size_t i = 0; i < words; i++) buf[i] = i;
-    double t0 = now(), bytes = 0;
-    uint64_t keep = 0;
-    while (now() - t0 < seconds) {
-        read_job jobs[16];
-        pthread_t tid[16];
-        for (int t = 0; t < threads; t++) {
-            jobs[t] = (read_job){buf + words / threads * t, words / threads, 0};
-            if (t) pthread_create(&tid[t], NULL, read_worker, &jobs[t]);
-        }
-        read_worker(&jobs[0]);
-        for (int t = 1; t < threads; t++) pthread_join(tid[t], NULL);
-        for (int t = 0; t < threads; t++) keep += jobs[t].sum;
+/* ---- read bandwidth: every pool thread reads its slice of 512 MiB ---------- */
+
+static float g_sink;
+
+static double measure_read(bc_threadpool *pool, const float *buf, double seconds) {
+    size_t n = WORKING_SET / sizeof(float);
+    double t0 = now(), dt, bytes = 0;
+    do {
+        g_sink += bc_read_pass(pool, buf, n);
         bytes += (double)WORKING_SET;
-    }
-    double dt = now() - t0;
-    free(buf);
-    if (keep == 42) printf(" ");
+        dt = now() - t0;
+    } while (dt < seconds);
     return bytes / dt / 1e9;
 }
 
-/* ---- fp32 matvec baseline (AVX2+FMA when present) ---------------------------- */
+/* ---- weights in copies ------------------------------------------------------ */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-__attribute__((target("avx2,fma"))) static float dot_f32_avx2(const float *a, const float *b,
-                                                              int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    float tmp[8];
-    _mm256_storeu_ps(tmp, _mm256_add_ps(s0, s1));
-    float s = 0;
-    for (int k = 0; k < 8; k++) s += tmp[k];
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-#define HAVE_AVX2_DOT 1
-#endif
-
-static float dot_f32(const float *a, const float *b, int64_t n) {
-#ifdef HAVE_AVX2_DOT
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_f32_avx2(a, b, n);
-#endif
-    float s = 0;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-typedef struct f32_job {
-    const float *w, *x;
-    float *y;
-    int64_t cols, r0, r1;
-} f32_job;
-
-static void *f32_worker(void *arg) {
-    f32_job *j = arg;
-    for (int64_t r = j->r0; r < j->r1; r++) j->y[r] = dot_f32(j->w + r * j->cols, j->x, j->cols);
-    return NULL;
-}
-
-static void matvec_f32(const float *w, const float *x, float *y, int64_t rows, int64_t cols,
-                       int threads) {
-    f32_job jobs[16];
-    pthread_t tid[16];
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = (f32_job){w, x, y, cols, rows * t / threads, rows * (t + 1) / threads};
-        if (t) pthread_create(&tid[t], NULL, f32_worker, &jobs[t]);
-    }
-    f32_worker(&jobs[0]);
-    for (int t = 1; t < threads; t++) pthread_join(tid[t], NULL);
-}
-
-/* ---- measurements ------------------------------------------------------------- */
-
-typedef enum { KIND_F32, KIND_INT8, KIND_NF4, KIND_NF4_DQ } kind;
+typedef enum { KIND_F32, KIND_INT8, KIND_NF4, KIND_NF4_DQ, KIND_COUNT } kind;
 static const char *kind_name[] = {"f32", "int8", "nf4", "nf4-dq"};
 
 typedef struct copyset {
+    kind k;
     int count;
-    float *f32[256];
-    bc_quant_int8 i8[256];
-    bc_quant_nf4 n4[256];
-    void *mem[256];
+    uint64_t bytes;              /* bytes one matvec reads */
+    float *f32[MAX_COPIES];
+    bc_quant_tensor q[MAX_COPIES];
+    void *mem[MAX_COPIES];
 } copyset;
 
-/* Copies of one weight so that a rotation streams WORKING_SET bytes. */
+static void *dup_into(char **cursor, const void *src, size_t n) {
+    void *at = *cursor;
+    memcpy(at, src, n);
+    *cursor += n;
+    return at;
+}
+
+/* Copies of one weight so that a rotation streams WORKING_SET bytes; each
+ * copy is one allocation holding codes and scales, as a loaded model does. */
 static int make_copies(kind k, const float *w, const bc_quant_int8 *q8, const bc_quant_nf4 *q4,
-                       int64_t rows, int64_t cols, uint64_t bytes, copyset *cs) {
-    int n = (int)(WORKING_SET / bytes) + 1;
-    if (n > 256) n = 256;
-    cs->count = n;
+                       int64_t rows, int64_t cols, copyset *cs) {
+    cs->k = k;
+    cs->bytes = k == KIND_F32 ? (uint64_t)(rows * cols) * 4
+              : k == KIND_INT8 ? bc_quant_int8_bytes(q8) : bc_quant_nf4_bytes(q4);
+    int n = (int)(WORKING_SET / cs->bytes) + 1;
+    if (n > MAX_COPIES) n = MAX_COPIES;
     for (int c = 0; c < n; c++) {
+        char *m = malloc(cs->bytes + 64), *at = m;
+        if (!m) return -1;
+        cs->mem[c] = m;
+        cs->count = c + 1;
         if (k == KIND_F32) {
-            cs->f32[c] = malloc(bytes);
-            if (!cs->f32[c]) return -1;
-            memcpy(cs->f32[c], w, bytes);
-            cs->mem[c] = cs->f32[c];
+            cs->f32[c] = dup_into(&at, w, (size_t)(rows * cols) * 4);
         } else if (k == KIND_INT8) {
-            size_t qb = (size_t)(rows * cols), sb = (size_t)rows * 4;
-            char *m = malloc(qb + sb);
-            if (!m) return -1;
-            memcpy(m, q8->q, qb);
-            memcpy(m + qb, q8->absmax, sb);
-            cs->i8[c] = *q8;
-            cs->i8[c].q = (int8_t *)m;
-            cs->i8[c].absmax = (float *)(m + qb);
-            cs->i8[c].storage = NULL;
-            cs->mem[c] = m;
+            bc_quant_tensor *t = &cs->q[c];
+            t->format = BC_QUANT_INT8;
+            t->int8 = *q8;
+            t->int8.storage = NULL;
+            t->int8.q = dup_into(&at, q8->q, (size_t)(rows * cols));
+            t->int8.absmax = dup_into(&at, q8->absmax, (size_t)rows * 4);
         } else {
-            size_t pb = (size_t)(rows * cols / 2), nb = (size_t)q4->nblocks;
-            size_t nb2 = (nb + 255) / 256;
-            char *m = malloc(pb + nb * 4 + nb + nb2 * 4);
-            if (!m) return -1;
-            cs->n4[c] = *q4;
-            cs->n4[c].storage = NULL;
-            memcpy(m, q4->packed, pb);
-            cs->n4[c].packed = (uint8_t *)m;
+            bc_quant_tensor *t = &cs->q[c];
+            size_t nb = (size_t)q4->nblocks, nb2 = (nb + BC_NF4_BLOCK2 - 1) / BC_NF4_BLOCK2;
+            t->format = BC_QUANT_NF4;
+            t->nf4 = *q4;
+            t->nf4.storage = NULL;
+            t->nf4.packed = dup_into(&at, q4->packed, (size_t)(rows * cols + 1) / 2);
             if (q4->double_quant) {
-                memcpy(m + pb, q4->qabsmax, nb);
-                memcpy(m + pb + nb, q4->absmax2, nb2 * 4);
-                cs->n4[c].qabsmax = (uint8_t *)(m + pb);
-                cs->n4[c].absmax2 = (float *)(m + pb + nb);
+                t->nf4.qabsmax = dup_into(&at, q4->qabsmax, nb);
+                t->nf4.absmax2 = dup_into(&at, q4->absmax2, nb2 * 4);
             } else {
-                memcpy(m + pb, q4->absmax, nb * 4);
-                cs->n4[c].absmax = (float *)(m + pb);
+                t->nf4.absmax = dup_into(&at, q4->absmax, nb * 4);
             }
-            cs->mem[c] = m;
         }
     }
     return 0;
@@ -196,86 +138,145 @@ static void free_copies(copyset *cs) {
     cs->count = 0;
 }
 
-static double measure(kind k, copyset *cs, const float *x, float *y, int64_t rows, int64_t cols,
-                      uint64_t bytes, int threads, double seconds) {
-    bc_error err;
+typedef struct bench_ctx {
+    bc_threadpool *pool;
+    const float *x;
+    float *y;
+    int64_t rows, cols;
+    float *scratch;
+    size_t scratch_floats;
+} bench_ctx;
+
+static void one_matvec(const bench_ctx *b, const copyset *cs, int c) {
+    if (cs->k == KIND_F32)
+        bc_matvec_f32(b->pool, cs->f32[c], b->x, b->y, (int)b->rows, (int)b->cols);
+    else
+        bc_matvec_quant_pool(b->pool, &cs->q[c], b->x, b->y, b->scratch, b->scratch_floats);
+}
+
+/* Matvecs per second over the copies (`copies` = 1: the weight stays hot). */
+static double measure(const bench_ctx *b, const copyset *cs, int copies, double seconds) {
     long calls = 0;
     double t0 = now(), dt;
     do {
-        for (int c = 0; c < cs->count; c++, calls++) {
-            switch (k) {
-            case KIND_F32: matvec_f32(cs->f32[c], x, y, rows, cols, threads); break;
-            case KIND_INT8: bc_matvec_int8(&cs->i8[c], x, y, threads, &err); break;
-            default: bc_matvec_nf4(&cs->n4[c], x, y, threads, &err); break;
-            }
-        }
+        for (int c = 0; c < copies; c++, calls++) one_matvec(b, cs, c);
         dt = now() - t0;
     } while (dt < seconds);
-    return (double)bytes * (double)calls / dt / 1e9;
+    return (double)calls / dt;
+}
+
+/* ---- one shape ------------------------------------------------------------------ */
+
+static int bench_shape(int64_t rows, int64_t cols, bc_threadpool **pools, int max_threads,
+                       const float *readbuf, double seconds, int rounds) {
+    float *w = malloc((size_t)(rows * cols) * sizeof(float));
+    float *x = malloc((size_t)cols * sizeof(float));
+    float *y = malloc((size_t)rows * sizeof(float));
+    size_t scratch_floats = bc_quant_matvec_scratch_floats(cols);
+    float *scratch = malloc(scratch_floats * MAX_THREADS * sizeof(float));
+    copyset *cs = calloc(KIND_COUNT, sizeof *cs);
+    if (!w || !x || !y || !scratch || !cs) return -1;
+    for (int64_t i = 0; i < rows * cols; i++) w[i] = rnd() * 0.05f;
+    for (int64_t i = 0; i < cols; i++) x[i] = rnd();
+    bc_quant_int8 q8;
+    bc_quant_nf4 q4, q4dq;
+    bc_error err;
+    if (bc_quantize_int8_rows(w, rows, cols, "bench", &q8, &err) ||
+        bc_quantize_nf4(w, rows, cols, 0, "bench", &q4, &err) ||
+        bc_quantize_nf4(w, rows, cols, 1, "bench", &q4dq, &err)) {
+        fprintf(stderr, "bench_quant: %s\n", err.msg);
+        return -1;
+    }
+    for (int k = 0; k < KIND_COUNT; k++)
+        if (make_copies((kind)k, w, &q8, k == KIND_NF4_DQ ? &q4dq : &q4, rows, cols, &cs[k]))
+            return -1;
+    char shape[32];
+    snprintf(shape, sizeof shape, "%lldx%lld", (long long)rows, (long long)cols);
+    print_loadavg(shape);
+    for (int t = 1; t <= max_threads; t++) {
+        bench_ctx b = {pools[t], x, y, rows, cols, scratch, scratch_floats};
+        double read_best = 0, best[KIND_COUNT] = {0}, hot[KIND_COUNT] = {0};
+        for (int r = 0; r < rounds; r++) {
+            double bw = measure_read(b.pool, readbuf, seconds);
+            if (bw > read_best) read_best = bw;
+            for (int k = 0; k < KIND_COUNT; k++) {
+                double gbs = measure(&b, &cs[k], cs[k].count, seconds) * cs[k].bytes / 1e9;
+                if (gbs > best[k]) best[k] = gbs;
+                double gws = measure(&b, &cs[k], 1, seconds / 4) * (double)(rows * cols) / 1e9;
+                if (gws > hot[k]) hot[k] = gws;
+            }
+        }
+        printf("%-10s thr %d  read %6.2f GB/s\n", shape, t, read_best);
+        for (int k = 0; k < KIND_COUNT; k++)
+            printf("%-10s thr %d  %-7s %9llu B %7.2f GB/s %5.0f%% read %5.2fx f32-time "
+                   "%6.2f Gw/s cold %6.2f Gw/s hot\n",
+                   shape, t, kind_name[k], (unsigned long long)cs[k].bytes, best[k],
+                   100.0 * best[k] / read_best,
+                   (best[k] / cs[k].bytes) / (best[KIND_F32] / cs[KIND_F32].bytes),
+                   best[k] / cs[k].bytes * (double)(rows * cols), hot[k]);
+    }
+    for (int k = 0; k < KIND_COUNT; k++) free_copies(&cs[k]);
+    free(cs);
+    bc_quant_int8_free(&q8);
+    bc_quant_nf4_free(&q4);
+    bc_quant_nf4_free(&q4dq);
+    free(scratch);
+    free(w);
+    free(x);
+    free(y);
+    return 0;
 }
 
 int main(int argc, char **argv) {
-    double seconds = argc > 1 ? atof(argv[1]) : 0.25;
+    double seconds = argc > 1 ? atof(argv[1]) : 0.06;
     int max_threads = argc > 2 ? atoi(argv[2]) : 2;
+    int rounds = argc > 3 ? atoi(argv[3]) : 8;
     if (max_threads < 1) max_threads = 1;
-    if (max_threads > 16) max_threads = 16;
+    if (max_threads > MAX_THREADS) max_threads = MAX_THREADS;
+    if (rounds < 1) rounds = 1;
+    if (argc > 4) {
+        static const bc_quant_simd paths[] = {BC_QUANT_SIMD_AUTO, BC_QUANT_SIMD_SCALAR,
+                                              BC_QUANT_SIMD_AVX2, BC_QUANT_SIMD_AVX512};
+        int found = 0;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(argv[4], bc_quant_simd_name(paths[i]))) {
+                found = 1;
+                if (bc_quant_set_simd(paths[i]) != paths[i] && paths[i] != BC_QUANT_SIMD_AUTO)
+                    printf("path %s not supported here: running %s\n", argv[4],
+                           bc_quant_simd_name(bc_quant_get_simd()));
+            }
+        if (!found) {
+            fprintf(stderr, "bench_quant: path must be auto, scalar, avx2 or avx512\n");
+            return 2;
+        }
+    }
     static const int64_t shapes[][2] = {{2048, 2048}, {5632, 2048}, {2048, 5632}};
 
-    printf("quantized matvec bandwidth (SIMD path: %s, working set %llu MiB per measurement)\n",
-           bc_quant_simd_name(bc_quant_get_simd()), (unsigned long long)(WORKING_SET >> 20));
-    double bw[17] = {0};
-    for (int t = 1; t <= max_threads; t++) {
-        bw[t] = read_bandwidth(t, seconds);
-        printf("read bandwidth, %d thread%s: %.1f GB/s\n", t, t > 1 ? "s" : "", bw[t]);
-    }
-    printf("\n%-11s %-7s %3s %10s %9s %8s %10s\n", "shape", "format", "thr", "bytes", "GB/s",
-           "% read", "calls/s");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        int64_t rows = shapes[s][0], cols = shapes[s][1];
-        float *w = malloc((size_t)(rows * cols) * sizeof(float));
-        float *x = malloc((size_t)cols * sizeof(float));
-        float *y = malloc((size_t)rows * sizeof(float));
-        for (int64_t i = 0; i < rows * cols; i++) w[i] = rnd() * 0.05f;
-        for (int64_t i = 0; i < cols; i++) x[i] = rnd();
-        bc_quant_int8 q8;
-        bc_quant_nf4 q4, q4dq;
-        bc_error err;
-        double tq = now();
-        if (bc_quantize_int8_rows(w, rows, cols, "bench", &q8, &err)) return 1;
-        double tq8 = now() - tq;
-        tq = now();
-        if (bc_quantize_nf4(w, rows, cols, 0, "bench", &q4, &err)) return 1;
-        double tq4 = now() - tq;
-        if (bc_quantize_nf4(w, rows, cols, 1, "bench", &q4dq, &err)) return 1;
-        char shape[32];
-        snprintf(shape, sizeof shape, "%lldx%lld", (long long)rows, (long long)cols);
-        for (int k = KIND_F32; k <= KIND_NF4_DQ; k++) {
-            uint64_t bytes = k == KIND_F32    ? (uint64_t)(rows * cols) * 4
-                             : k == KIND_INT8 ? bc_quant_int8_bytes(&q8)
-                             : k == KIND_NF4  ? bc_quant_nf4_bytes(&q4)
-                                              : bc_quant_nf4_bytes(&q4dq);
-            copyset *cs = calloc(1, sizeof *cs);
-            if (!cs || make_copies((kind)k, w, &q8, k == KIND_NF4_DQ ? &q4dq : &q4, rows, cols,
-                                   bytes, cs)) {
-                fprintf(stderr, "out of memory\n");
-                return 1;
-            }
-            for (int t = 1; t <= max_threads; t++) {
-                double gbs = measure((kind)k, cs, x, y, rows, cols, bytes, t, seconds);
-                printf("%-11s %-7s %3d %10llu %9.2f %7.0f%% %10.0f\n", shape, kind_name[k], t,
-                       (unsigned long long)bytes, gbs, 100.0 * gbs / bw[t], gbs * 1e9 / bytes);
-            }
-            free_copies(cs);
-            free(cs);
+    bc_threadpool *pools[MAX_THREADS + 1] = {0};
+    bc_error err;
+    for (int t = 1; t <= max_threads; t++)
+        if (!(pools[t] = bc_threadpool_new(t, &err))) {
+            fprintf(stderr, "bench_quant: %s\n", err.msg);
+            return 1;
         }
-        printf("%-11s quantize (1 thread, scalar reference): int8 %.0f Mweights/s, nf4 %.0f "
-               "Mweights/s\n", shape, rows * cols / tq8 / 1e6, rows * cols / tq4 / 1e6);
-        bc_quant_int8_free(&q8);
-        bc_quant_nf4_free(&q4);
-        bc_quant_nf4_free(&q4dq);
-        free(w);
-        free(x);
-        free(y);
-    }
-    return 0;
+    float *readbuf = malloc(WORKING_SET);
+    if (!readbuf) return 1;
+    for (size_t i = 0; i < WORKING_SET / sizeof(float); i++) readbuf[i] = (float)(i & 1023);
+
+    printf("quantized matvec bandwidth (SIMD path: %s, %llu MiB streamed per measurement, "
+           "best of %d rounds of %.2f s)\n", bc_quant_simd_name(bc_quant_get_simd()),
+           (unsigned long long)(WORKING_SET >> 20), rounds, seconds);
+    printf("GB/s = (codes + scales) bytes per matvec x matvecs/s; %% read = of the read "
+           "probe in the same rounds; f32-time = f32 matvec time / this matvec time\n");
+    int rc = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] && !rc; s++)
+        if (bench_shape(shapes[s][0], shapes[s][1], pools, max_threads, readbuf, seconds,
+                        rounds)) {
+            fprintf(stderr, "bench_quant: out of memory\n");
+            rc = 1;
+        }
+    print_loadavg("end");
+    free(readbuf);
+    for (int t = 1; t <= max_threads; t++) bc_threadpool_free(pools[t]);
+    return rc || g_sink == -1.0f;
 }

@@ -7,6 +7,7 @@
  * dequantized weights. */
 #include "bc_test.h"
 #include "quant.h"
+#include "threadpool.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -361,6 +362,45 @@ static void test_kernels_shape(int64_t rows, int64_t cols, int double_quant) {
             CHECK(check_product(d8, x, 1, rows, cols, y, &worst), "%s matvec_int8 %d thr: rel err %.2g",
                   tag, threads, worst);
         }
+        /* x = unit vector e_j: every output is one weight, code * block
+         * scale, rounded once, so the kernels' scales (tables, double
+         * quantization) must match bc_nf4_block_scale bit for bit */
+        if (cols % 64 == 0) {
+            float *e = calloc((size_t)cols, sizeof(float));
+            int exact = 1;
+            for (int64_t j = 0; j < cols; j += cols / 4 + 1) {
+                e[j] = 1.0f;
+                bc_matvec_nf4(&q4, e, y, 1, &err);
+                for (int64_t r = 0; r < rows; r++) {
+                    int64_t el = r * cols + j;
+                    uint8_t byte = q4.packed[el / 2];
+                    float want = bc_nf4_code[(el & 1) ? (byte & 15) : (byte >> 4)] *
+                                 bc_nf4_block_scale(&q4, el / BC_NF4_BLOCK);
+                    if (memcmp(&want, &y[r], sizeof want) != 0) exact = 0;
+                }
+                e[j] = 0.0f;
+            }
+            CHECK(exact, "%s matvec_nf4 on unit vectors: code * block scale bit for bit", tag);
+            free(e);
+        }
+        /* the engine's pooled driver (x laid out once per call, shared) */
+        for (int threads = 1; threads <= 2; threads++) {
+            bc_threadpool *pool = bc_threadpool_new(threads, &err);
+            size_t per = bc_quant_matvec_scratch_floats(cols);
+            float *pscratch = malloc(per * (size_t)threads * sizeof(float));
+            bc_quant_tensor t4 = {.format = BC_QUANT_NF4, .nf4 = q4};
+            bc_quant_tensor t8 = {.format = BC_QUANT_INT8, .int8 = q8};
+            memset(y, 0xff, (size_t)rows * sizeof(float));
+            bc_matvec_quant_pool(pool, &t4, x, y, pscratch, per);
+            CHECK(check_product(d4, x, 1, rows, cols, y, &worst),
+                  "%s matvec_quant_pool nf4 %d thr: rel err %.2g", tag, threads, worst);
+            memset(y, 0xff, (size_t)rows * sizeof(float));
+            bc_matvec_quant_pool(pool, &t8, x, y, pscratch, per);
+            CHECK(check_product(d8, x, 1, rows, cols, y, &worst),
+                  "%s matvec_quant_pool int8 %d thr: rel err %.2g", tag, threads, worst);
+            free(pscratch);
+            bc_threadpool_free(pool);
+        }
         memset(y, 0xff, (size_t)(m * rows) * sizeof(float));
         bc_matmul_nf4(&q4, x, m, y, 2, &err);
         CHECK(check_product(d4, x, m, rows, cols, y, &worst), "%s matmul_nf4 m=%lld: rel err %.2g",
@@ -398,6 +438,9 @@ int main(void) {
     printf("# best SIMD path here: %s\n", bc_quant_simd_name(bc_quant_set_simd(BC_QUANT_SIMD_AUTO)));
     test_kernels_shape(37, 256, 0);   /* fast path, absmax fp32 */
     test_kernels_shape(37, 512, 1);   /* fast path, double-quantized absmax */
+    test_kernels_shape(13, 192, 1);   /* odd block count per row (half chunk), 4-row groups + 1 */
+    test_kernels_shape(70, 320, 0);   /* several pool items, odd block count, int8 tail of 0 */
+    test_kernels_shape(21, 5632, 1);  /* dq: 88 blocks a row, rows straddle absmax2 groups */
     test_kernels_shape(6, 100, 1);    /* blocks straddle rows: generic path, int8 tails */
     test_kernels_shape(3, 33, 0);     /* odd element count */
     return bc_test_done();
