@@ -327,6 +327,13 @@ static void matmul(bc_threadpool *pool, const void *W, int bf16, bc_panel_fn exp
         return;
     }
     matmul_job j = {kernels(), W, expand, X, Y, T, rows, cols, bf16, scratch};
+    if (g_use_blas && !bf16 && !expand) {
+        /* fp32 weights as they are: one sgemm on OpenBLAS's own threads beats
+         * row blocks of single-threaded calls spread over our pool (measured
+         * with its AVX-512 core: 0.55x -> see bench's "prefill GEMM refs"). */
+        bc_blas_sgemm(bc_threadpool_size(pool), W, X, Y, T, rows, cols);
+        return;
+    }
     int items = (rows + BC_MATMUL_ROWS_PER_ITEM - 1) / BC_MATMUL_ROWS_PER_ITEM;
     float *owned = NULL;
     if (bf16 && g_use_blas && !scratch) {
