@@ -26,40 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    echo "# screen:"; T capture-pane -p -t app 2>/dev/null | sed 's/^/#   /'
-}
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-
-screen() { T capture-pane -p -t app; }
-# wait_for TEXT [SECONDS]: poll the screen until it shows TEXT.
-wait_for() {
-    local deadline=$(( $(date +%s) + ${2:-10} ))
-    while [ "$(date +%s)" -le "$deadline" ]; do
-        screen | grep -qF -- "$1" && return 0
-        sleep 0.05
-    done
-    return 1
-}
-# wait_gone TEXT [SECONDS]: until the screen no longer shows TEXT.
-wait_gone() {
-    local deadline=$(( $(date +%s) + ${2:-10} ))
-    while [ "$(date +%s)" -le "$deadline" ]; do
-        screen | grep -qF -- "$1" || return 0
-        sleep 0.05
-    done
-    return 1
-}
-app_pid() { T display -p -t app '#{pane_pid}'; }
-app_dead() { [ "$(T display -p -t app '#{pane_dead}')" = 1 ]; }
-wait_dead() {
-    local deadline=$(( $(date +%s) + ${1:-10} ))
-    while [ "$(date +%s)" -le "$deadline" ]; do app_dead && return 0; sleep 0.05; done
-    return 1
-}
+. "$(dirname "$0")/tmux_lib.sh"
 
 # start [ENV=VALUE ...] -- [ARGS...]: a fresh app in a fresh window "app".
 start() {

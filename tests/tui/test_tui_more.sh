@@ -30,39 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    echo "# screen:"; T capture-pane -p -t app 2>/dev/null | sed 's/^/#   /'
-}
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/tmux_lib.sh"
 T0=$(date +%s.%N)
-section() { printf '# %s (at %.1f s)\n' "$1" "$(echo "$(date +%s.%N) - $T0" | bc)"; }
-screen() { T capture-pane -p -t app 2>/dev/null; }
-wait_for() {
-    local deadline=$(( $(date +%s) + ${2:-10} ))
-    while [ "$(date +%s)" -le "$deadline" ]; do
-        screen | grep -qF -- "$1" && return 0
-        sleep 0.05
-    done
-    return 1
-}
-wait_gone() {
-    local deadline=$(( $(date +%s) + ${2:-10} ))
-    while [ "$(date +%s)" -le "$deadline" ]; do
-        screen | grep -qF -- "$1" || return 0
-        sleep 0.05
-    done
-    return 1
-}
-# wait_file FILE [SECONDS]: until FILE exists.
-wait_file() {
-    local deadline=$(( $(date +%s) + ${2:-10} ))
-    while [ "$(date +%s)" -le "$deadline" ]; do [ -e "$1" ] && return 0; sleep 0.05; done
-    return 1
-}
-app_dead() { [ "$(T display -p -t app '#{pane_dead}')" = 1 ]; }
+section() { printf '# %s (at %s s)\n' "$1" "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"; }
 type_line() { T send-keys -t app -l "$1"; T send-keys -t app Enter; }
 idle() { wait_for "│ idle" "${1:-10}"; }
 
