@@ -36,6 +36,12 @@
 #define BC_REPLAY_MAX_BYTES (1024 * 1024)
 /* At most this many steps. */
 #define BC_REPLAY_MAX_STEPS 10000
+/* An expect's regex: glibc's regcomp copies the pattern's tree once per
+ * repetition, so a short pattern of stacked or large counted repetitions
+ * ("a+++++...", "(a{100}){100}") can take gigabytes. Found by fuzzing. */
+#define BC_REPLAY_REGEX_MAX_BYTES 512
+#define BC_REPLAY_REGEX_MAX_COUNT 32      /* largest m, n in {m,n} */
+#define BC_REPLAY_REGEX_MAX_COUNTED 2     /* {m,n} repetitions in one pattern */
 
 typedef enum bc_replay_step_kind {
     BC_STEP_USER = 0, BC_STEP_COMMAND, BC_STEP_EXPECT

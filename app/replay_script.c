@@ -1,6 +1,9 @@
 /* Reading replay scripts (YAML) and saved sessions as scripts. */
 #include "replay.h"
 
+#define BC_STR_(x) #x
+#define BC_STR(x) BC_STR_(x)
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -111,6 +114,45 @@ static int parse_generation(bc_yaml *y, yaml_node_t *map, bc_app_generation *g, 
     return 0;
 }
 
+
+/* NULL when regcomp can compile `re` in bounded memory, else why not (see
+ * BC_REPLAY_REGEX_*): stacked repetition operators ("a++", "a*{2}") and large
+ * or many counted repetitions multiply the compiled tree. */
+static const char *regex_too_costly(const char *re) {
+    if (strlen(re) > BC_REPLAY_REGEX_MAX_BYTES)
+        return "longer than " BC_STR(BC_REPLAY_REGEX_MAX_BYTES) " bytes";
+    int counted = 0;
+    bool after_repeat = false;   /* the previous token was *, +, ? or {m,n} */
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) { p++; after_repeat = false; continue; }
+        if (*p == '[') {         /* a bracket expression: skip to its end */
+            const char *q = p + 1;
+            if (*q == '^') q++;
+            if (*q == ']') q++;
+            while (*q && *q != ']') q++;
+            if (!*q) return NULL;    /* unterminated: regcomp reports it */
+            p = q;
+            after_repeat = false;
+            continue;
+        }
+        bool repeat = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+        if (repeat && after_repeat) return "stacked repetition operators (e.g. \"a++\")";
+        if (*p == '{') {
+            char *end;
+            long m = strtol(p + 1, &end, 10), n = m;
+            if (*end == ',') n = end[1] == '}' ? -1 : strtol(end + 1, &end, 10);
+            if (++counted > BC_REPLAY_REGEX_MAX_COUNTED)
+                return "more than " BC_STR(BC_REPLAY_REGEX_MAX_COUNTED) " counted repetitions {m,n}";
+            if (m > BC_REPLAY_REGEX_MAX_COUNT || n > BC_REPLAY_REGEX_MAX_COUNT)
+                return "a counted repetition {m,n} above " BC_STR(BC_REPLAY_REGEX_MAX_COUNT);
+            const char *close = strchr(p, '}');
+            if (close) p = close;
+        }
+        after_repeat = repeat;
+    }
+    return NULL;
+}
+
 static int parse_expect(bc_yaml *y, yaml_node_t *map, bc_replay_step *st, bc_error *err) {
     if (bc_yaml_kind_of(map) != BC_YAML_MAP || bc_yaml_map_size(map) == 0)
         return bc_yaml_errorf(y, map, "expect", err, "expected a mapping with contains, regex "
@@ -125,6 +167,8 @@ static int parse_expect(bc_yaml *y, yaml_node_t *map, bc_replay_step *st, bc_err
         } else if (k && !strcmp(k, "regex")) {
             if (bc_yaml_get_string(y, v, k, &text, err)) return -1;
             if (st->expect.regex) return bc_yaml_errorf(y, kn, "expect", err, "regex given twice");
+            const char *why_not = regex_too_costly(text);
+            if (why_not) return bc_yaml_errorf(y, v, "regex", err, "%s", why_not);
             int rc = regcomp(&st->expect.compiled, text, REG_EXTENDED | REG_NOSUB);
             if (rc) {
                 char why[256];

@@ -122,6 +122,9 @@ bad_script "expect before any reply" 2:13 "steps:
 bad_script "bad regex" 3:21 "steps:
   - user: hi
   - expect: {regex: \"a(b\"}"
+bad_script "a regex too costly to compile (stacked repetitions)" 3:21 "steps:
+  - user: hi
+  - expect: {regex: \"thre+++++++++++++++++++++++++++++++++++++\"}"
 bad_script "unknown check" 3:14 "steps:
   - user: hi
   - expect: {startswith: x}"
