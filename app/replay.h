@@ -40,8 +40,9 @@
  * repetition, so a short pattern of stacked or large counted repetitions
  * ("a+++++...", "(a{100}){100}") can take gigabytes. Found by fuzzing. */
 #define BC_REPLAY_REGEX_MAX_BYTES 512
-#define BC_REPLAY_REGEX_MAX_COUNT 32      /* largest m, n in {m,n} */
+#define BC_REPLAY_REGEX_MAX_COUNT 16      /* largest m, n in {m,n} */
 #define BC_REPLAY_REGEX_MAX_COUNTED 2     /* {m,n} repetitions in one pattern */
+#define BC_REPLAY_REGEX_MAX_GROUP_PLUS 3  /* "(...)+" : each one doubles the group */
 
 typedef enum bc_replay_step_kind {
     BC_STEP_USER = 0, BC_STEP_COMMAND, BC_STEP_EXPECT

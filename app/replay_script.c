@@ -121,10 +121,11 @@ static int parse_generation(bc_yaml *y, yaml_node_t *map, bc_app_generation *g, 
 static const char *regex_too_costly(const char *re) {
     if (strlen(re) > BC_REPLAY_REGEX_MAX_BYTES)
         return "longer than " BC_STR(BC_REPLAY_REGEX_MAX_BYTES) " bytes";
-    int counted = 0;
+    int counted = 0, group_plus = 0;
     bool after_repeat = false;   /* the previous token was *, +, ? or {m,n} */
+    bool after_group = false;    /* the previous character closed a group */
     for (const char *p = re; *p; p++) {
-        if (*p == '\\' && p[1]) { p++; after_repeat = false; continue; }
+        if (*p == '\\' && p[1]) { p++; after_repeat = after_group = false; continue; }
         if (*p == '[') {         /* a bracket expression: skip to its end */
             const char *q = p + 1;
             if (*q == '^') q++;
@@ -132,11 +133,15 @@ static const char *regex_too_costly(const char *re) {
             while (*q && *q != ']') q++;
             if (!*q) return NULL;    /* unterminated: regcomp reports it */
             p = q;
-            after_repeat = false;
+            after_repeat = after_group = false;
             continue;
         }
         bool repeat = *p == '*' || *p == '+' || *p == '?' || *p == '{';
         if (repeat && after_repeat) return "stacked repetition operators (e.g. \"a++\")";
+        if ((*p == '+' || *p == '{') && after_group &&
+            ++group_plus > BC_REPLAY_REGEX_MAX_GROUP_PLUS)
+            return "more than " BC_STR(BC_REPLAY_REGEX_MAX_GROUP_PLUS) " repeated groups \"(...)+\"";
+        after_group = *p == ')';
         if (*p == '{') {
             char *end;
             long m = strtol(p + 1, &end, 10), n = m;
