@@ -43,7 +43,7 @@ elif ! ninja -C build-asan -j "$jobs" >build-asan/ci-build.log 2>&1; then
     status=1
 else
     # --no-suite for a suite that does not exist is harmless in meson
-    meson test -C build-asan --num-processes "$jobs" --print-errorlogs \
+    meson test -C build-asan --num-processes "$jobs" --print-errorlogs --timeout-multiplier 3 \
         --no-suite tui --no-suite cuda
     rc=$?
     summary=$(/usr/bin/python3 - build-asan/meson-logs/testlog.json <<'PY'
