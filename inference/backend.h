@@ -134,7 +134,23 @@ typedef struct bc_backend_iface {
      * fault, a launch error) records the first failure and refuses further
      * work. Returns 0, or -1 with that message (NULL: never fails). */
     int (*status)(bc_backend *be, bc_error *err);
+    /* A decode step (one token, the last row's logits) recorded once and
+     * replayed (a CUDA graph). The caller owns the protocol (model.c):
+     *   step_begin(key, id, pos) ->
+     *     BC_STEP_REPLAYED:  the recording of key's step already runs for
+     *                        token id at pos: issue no operations;
+     *     BC_STEP_RECORDING: issue the step's operations, then step_end;
+     *     BC_STEP_DIRECT:    issue them, no step_end.
+     *   step_end() -> 0 (the recorded step runs), or -1: nothing was recorded
+     *     or run; issue the operations again, directly.
+     * The caller reads the logits (tensor_get) before the next step, and
+     * calls step_forget(key) before the tensors of key's step are freed. */
+    int (*step_begin)(bc_backend *be, const void *key, int32_t id, int pos);
+    int (*step_end)(bc_backend *be);
+    void (*step_forget)(bc_backend *be, const void *key);
 } bc_backend_iface;
+
+enum { BC_STEP_DIRECT = 0, BC_STEP_RECORDING = 1, BC_STEP_REPLAYED = 2 };
 
 struct bc_backend {
     const bc_backend_iface *iface;

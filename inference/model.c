@@ -461,6 +461,7 @@ int bc_model_new_synthetic(const bc_model_config *cfg, bc_backend *be,
 void bc_model_free(bc_model *m) {
     if (!m) return;
     bc_backend *be = m->be;
+    if (be->iface->step_forget) be->iface->step_forget(be, m);
     void (*f)(bc_backend *, bc_btensor *) = be->iface->tensor_free;
     f(be, m->embed); f(be, m->final_norm); f(be, m->lm_head);
     for (int l = 0; l < m->n_layers; l++) {
@@ -510,6 +511,29 @@ static void forward_batch(bc_model *m, const int32_t *ids, int n, int pos) {
     op->rmsnorm(be, m->x, m->final_norm, n, eps, m->xn);
 }
 
+/* lm_head over the last of the b rows in m->xn, into m->logits row 0. */
+static void last_row_logits(bc_model *m, int b) {
+    bc_backend *be = m->be;
+    be->iface->copy_rows(be, m->last, 0, m->xn, b - 1, 1);
+    be->iface->matmul(be, m->lm_head, m->last, 1, m->logits);
+}
+
+/* One decode token on a backend that can record a step and replay it
+ * (backend.h, step_begin): the same operations as forward_batch with n = 1
+ * plus the lm_head, issued at most once per model. */
+static void decode_step(bc_model *m, int32_t id, int pos) {
+    bc_backend *be = m->be;
+    const bc_backend_iface *op = be->iface;
+    int mode = op->step_begin(be, m, id, pos);
+    if (mode == BC_STEP_REPLAYED) return;
+    forward_batch(m, &id, 1, pos);
+    last_row_logits(m, 1);
+    if (mode == BC_STEP_RECORDING && op->step_end(be) != 0) {
+        forward_batch(m, &id, 1, pos);
+        last_row_logits(m, 1);
+    }
+}
+
 int bc_model_forward(bc_model *m, const int32_t *ids, int n, int pos, bool all_rows,
                      float *logits, bc_error *err) {
     if (n <= 0) return bc_errorf(err, "model: no tokens to run");
@@ -521,6 +545,12 @@ int bc_model_forward(bc_model *m, const int32_t *ids, int n, int pos, bool all_r
             return bc_errorf(err, "model: token id %d is outside the vocabulary (%d)", ids[i], m->V);
     bc_backend *be = m->be;
     const bc_backend_iface *op = be->iface;
+    if (n == 1 && !all_rows && op->step_begin) {
+        decode_step(m, ids[0], pos);
+        op->tensor_get(be, m->logits, 0, 1, logits);
+        op->synchronize(be);
+        return op->status ? op->status(be, err) : 0;
+    }
     for (int done = 0; done < n;) {
         int b = n - done < m->max_batch ? n - done : m->max_batch;
         forward_batch(m, ids + done, b, pos + done);
@@ -533,8 +563,7 @@ int bc_model_forward(bc_model *m, const int32_t *ids, int n, int pos, bool all_r
                                logits + ((size_t)done + (size_t)r) * (size_t)m->V);
             }
         } else if (done + b == n) {
-            op->copy_rows(be, m->last, 0, m->xn, b - 1, 1);
-            op->matmul(be, m->lm_head, m->last, 1, m->logits);
+            last_row_logits(m, b);
             op->tensor_get(be, m->logits, 0, 1, logits);
         }
         done += b;

@@ -29,8 +29,26 @@ void bc_cuda_fail(cuda_ctx *c, const char *fmt, ...) {
     c->failed = true;
 }
 
+/* Errors that only say "this cannot be recorded into a CUDA graph": while
+ * recording they end the recording (cuda_graph.cu), not the backend. */
+static bool capture_error(cudaError_t e) {
+    return e == cudaErrorStreamCaptureUnsupported || e == cudaErrorStreamCaptureInvalidated ||
+           e == cudaErrorStreamCaptureMerge || e == cudaErrorStreamCaptureUnmatched ||
+           e == cudaErrorStreamCaptureUnjoined || e == cudaErrorStreamCaptureIsolation ||
+           e == cudaErrorStreamCaptureImplicit || e == cudaErrorCapturedEvent ||
+           e == cudaErrorStreamCaptureWrongThread;
+}
+
+static bool recording_refused(cuda_ctx *c, cudaError_t e) {
+    if (!c->recording || !capture_error(e)) return false;
+    (void)cudaGetLastError();
+    c->capture_broken = true;
+    return true;
+}
+
 bool bc_cuda_ok(cuda_ctx *c, cudaError_t e, const char *what, const char *file, int line) {
     if (e == cudaSuccess) return true;
+    if (recording_refused(c, e)) return false;
     bc_cuda_fail(c, "cuda: %s failed at %s:%d: %s (%s); the GPU backend stops here", what, file,
                  line, cudaGetErrorName(e), cudaGetErrorString(e));
     return false;
@@ -62,6 +80,7 @@ bool bc_cuda_launched(cuda_ctx *c, const char *kernel, const char *file, int lin
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess && c->sync_each) e = cudaStreamSynchronize(c->stream);
     if (e == cudaSuccess) return true;
+    if (recording_refused(c, e)) return false;
     bc_cuda_fail(c, "cuda: kernel %s failed at %s:%d: %s (%s); the GPU backend stops here",
                  kernel, file, line, cudaGetErrorName(e), cudaGetErrorString(e));
     return false;
@@ -238,6 +257,16 @@ static void cuda_synchronize(bc_backend *be) {
     CUDA_OK(c, cudaStreamSynchronize(c->stream));
 }
 
+static int cuda_step_begin(bc_backend *be, const void *key, int32_t id, int pos) {
+    return bc_cuda_step_begin(cuda_ctx_of(be), key, id, pos);
+}
+
+static int cuda_step_end(bc_backend *be) { return bc_cuda_step_end(cuda_ctx_of(be)); }
+
+static void cuda_step_forget(bc_backend *be, const void *key) {
+    bc_cuda_step_forget(cuda_ctx_of(be), key);
+}
+
 static int cuda_status(bc_backend *be, bc_error *err) {
     cuda_ctx *c = cuda_ctx_of(be);
     return c->failed ? bc_errorf(err, "%s", c->failure) : 0;
@@ -261,6 +290,7 @@ static void cuda_free(bc_backend *be) {
     if (!be) return;
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c->failed) cudaStreamSynchronize(c->stream);
+    bc_cuda_graph_free(c);
     bc_cuda_staging_free(c);
     bc_cuda_quant_free_scratch(c);
     cudaFree(c->act16);
@@ -307,6 +337,9 @@ static const bc_backend_iface cuda_iface = {
     .synchronize = cuda_synchronize,
     .kv_store = cuda_kv_store,
     .status = cuda_status,
+    .step_begin = cuda_step_begin,
+    .step_end = cuda_step_end,
+    .step_forget = cuda_step_forget,
 };
 
 /* ========================================================================
@@ -374,6 +407,9 @@ BC_EXPORT int bc_cuda_module_backend_new(const bc_backend_params *p, bc_backend 
     c->store = p->store;
     const char *sync = getenv("BC_CUDA_SYNC");
     c->sync_each = sync && *sync && strcmp(sync, "0");
+    /* a synchronize after each launch cannot be recorded */
+    const char *graphs = getenv("BC_CUDA_GRAPHS");
+    c->graphs = !c->sync_each && !(graphs && strcmp(graphs, "0") == 0);
     cudaError_t e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
     if (e == cudaSuccess) s = cublasCreate(&c->blas);

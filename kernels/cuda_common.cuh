@@ -82,6 +82,16 @@ typedef struct cuda_ctx {
     size_t quant_absmax_bytes;
     unsigned long long *bad_element; /* online quantization: smallest index of a
                                         non-finite weight (ULLONG_MAX: none) */
+    /* Decode steps recorded once as a CUDA graph and replayed (cuda_graph.cu): */
+    bool graphs;                   /* on unless $BC_CUDA_GRAPHS=0 or sync_each */
+    bool recording;                /* inside stream capture: the ops read the token id
+                                      and position from step_dev, not their arguments */
+    bool capture_broken;           /* a call was refused by the capture: not recorded */
+    int32_t *step_host;            /* pinned [2]: this step's token id and position */
+    int32_t *step_dev;             /* device [2]: step_host, copied by the graph's first node */
+    const void *graph_key;         /* the model whose decode step `graph` replays */
+    cudaGraphExec_t graph;
+    uint64_t graph_replays, graph_recordings;
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_ctx_of(bc_backend *be) { return (cuda_ctx *)be->ctx; }
@@ -127,6 +137,20 @@ static inline unsigned bc_cuda_blocks(size_t n, unsigned threads) {
 int bc_cuda_tensor_load(cuda_ctx *c, bc_btensor *t, const bc_tensor *src, const float *row_scale,
                         bc_load_progress_fn progress, void *user, bc_error *err);
 void bc_cuda_staging_free(cuda_ctx *c);
+
+/* cuda_graph.cu: bc_backend_iface's step_begin / step_end / step_forget. */
+int bc_cuda_step_begin(cuda_ctx *c, const void *key, int32_t id, int pos);
+int bc_cuda_step_end(cuda_ctx *c);
+void bc_cuda_step_forget(cuda_ctx *c, const void *key);
+void bc_cuda_graph_free(cuda_ctx *c);
+/* While recording: where the kernels read the step's token id / position
+ * (NULL otherwise: they use their arguments). */
+static inline const int32_t *bc_cuda_step_id(const cuda_ctx *c) {
+    return c->recording ? c->step_dev : NULL;
+}
+static inline const int32_t *bc_cuda_step_pos(const cuda_ctx *c) {
+    return c->recording ? c->step_dev + 1 : NULL;
+}
 /* Makes both staging slots at least `bytes` large (16 MiB at least). */
 int bc_cuda_staging_reserve(cuda_ctx *c, size_t bytes, bc_error *err);
 

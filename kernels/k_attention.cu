@@ -19,7 +19,9 @@
 enum { ATT_THREADS = 128, ATT_MAX_HEAD_DIM = 256, ATT_MIN_KPS = 256, ATT_MAX_KPS = 8192 };
 
 __global__ void kv_write_kernel(const float *__restrict__ qkv, __half *__restrict__ kc,
-                                __half *__restrict__ vc, int H, int pos0) {
+                                __half *__restrict__ vc, int H, int pos0,
+                                const int32_t *__restrict__ pos_dev) {
+    if (pos_dev) pos0 = *pos_dev;   /* a recorded decode step */
     int i = blockIdx.x;
     const float *row = qkv + (int64_t)i * 3 * H;
     __half *k = kc + (int64_t)(pos0 + i) * H, *v = vc + (int64_t)(pos0 + i) * H;
@@ -35,6 +37,7 @@ struct att_args {
     const float *slopes;   /* [n_heads] or NULL */
     float *out;            /* [n, H] */
     float *partial;        /* [n, n_heads, splits, d + 2] when splits > 1 */
+    const int32_t *pos_dev; /* a recorded decode step: pos0 is read here */
     int H, d, pos0, kps, splits;
     float scale;
 };
@@ -45,7 +48,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(att_args a) {
     float *q = sh, *s = sh + a.d;
     int h = blockIdx.x, split = blockIdx.y, i = blockIdx.z;
     int n_heads = gridDim.x;
-    int p = a.pos0 + i;                       /* this query's position */
+    int p = (a.pos_dev ? *a.pos_dev : a.pos0) + i;   /* this query's position */
     int t0 = split * a.kps;
     int t1 = min(t0 + a.kps, p + 1);          /* keys [t0, t1) */
     float *part = a.partial
@@ -135,12 +138,16 @@ void bc_cuda_attention(cuda_ctx *c, const bc_btensor *qkv, bc_btensor *k_cache,
         return;
     }
     kv_write_kernel<<<n, 256, 0, c->stream>>>((const float *)qkv->d, (__half *)k_cache->d,
-                                              (__half *)v_cache->d, H, pos0);
+                                              (__half *)v_cache->d, H, pos0,
+                                              bc_cuda_step_pos(c));
     if (!LAUNCHED(c, "kv_write")) return;
 
     /* Keys per split: the smallest power of two >= ATT_MIN_KPS whose
-     * partials fit the scratch (one split needs no scratch at all). */
-    int keys = pos0 + n;
+     * partials fit the scratch (one split needs no scratch at all). A
+     * recorded decode step is replayed at later positions: its grid covers
+     * the whole cache, and the splits past the query's position return at
+     * once (empty partials). */
+    int keys = c->recording ? (int)k_cache->rows : pos0 + n;
     int64_t room = scores->rows * scores->cols;
     int kps = ATT_MIN_KPS, splits;
     for (;;) {
@@ -162,6 +169,7 @@ void bc_cuda_attention(cuda_ctx *c, const bc_btensor *qkv, bc_btensor *k_cache,
     a.slopes = slopes ? (const float *)slopes->d : NULL;
     a.out = (float *)out->d;
     a.partial = splits > 1 ? (float *)scores->d : NULL;
+    a.pos_dev = bc_cuda_step_pos(c);
     a.H = H; a.d = head_dim; a.pos0 = pos0; a.kps = kps; a.splits = splits;
     a.scale = 1.0f / sqrtf((float)head_dim);
     size_t shmem = (size_t)(head_dim + kps) * sizeof(float);

@@ -7,14 +7,17 @@
 /* ---- embedding gather --------------------------------------------------- */
 
 /* Token ids travel inside the kernel's parameters (no device buffer, no
- * host->device copy to order, and a CUDA graph captures them by value). */
+ * host->device copy to order). A recorded decode step reads its one id from
+ * id_dev instead, so that replaying the graph needs no parameter update. */
 enum { IDS_PER_LAUNCH = 64 };
 struct ids_chunk { int32_t id[IDS_PER_LAUNCH]; };
 
 template <typename T>
-__global__ void embed_kernel(const T *__restrict__ table, ids_chunk ids, int64_t cols,
+__global__ void embed_kernel(const T *__restrict__ table, ids_chunk ids,
+                             const int32_t *__restrict__ id_dev, int64_t cols,
                              float *__restrict__ out) {
-    const T *src = table + (int64_t)ids.id[blockIdx.x] * cols;
+    int64_t id = id_dev ? id_dev[blockIdx.x] : ids.id[blockIdx.x];
+    const T *src = table + id * cols;
     float *dst = out + (int64_t)blockIdx.x * cols;
     for (int64_t k = threadIdx.x; k < cols; k += blockDim.x) dst[k] = bc_to_f32(src[k]);
 }
@@ -26,16 +29,17 @@ void bc_cuda_embed(cuda_ctx *c, const bc_btensor *table, const int32_t *ids, int
         ids_chunk chunk;
         for (int i = 0; i < m; i++) chunk.id[i] = ids[i0 + i];
         float *dst = (float *)out->d + (int64_t)i0 * out->cols;
+        const int32_t *id_dev = bc_cuda_step_id(c);
         switch (table->store) {
         case BC_STORE_F16:
-            embed_kernel<<<m, 256, 0, c->stream>>>((const __half *)table->d, chunk, table->cols, dst);
+            embed_kernel<<<m, 256, 0, c->stream>>>((const __half *)table->d, chunk, id_dev, table->cols, dst);
             break;
         case BC_STORE_BF16:
             embed_kernel<<<m, 256, 0, c->stream>>>((const __nv_bfloat16 *)table->d, chunk,
-                                                   table->cols, dst);
+                                                   id_dev, table->cols, dst);
             break;
         default:
-            embed_kernel<<<m, 256, 0, c->stream>>>((const float *)table->d, chunk, table->cols, dst);
+            embed_kernel<<<m, 256, 0, c->stream>>>((const float *)table->d, chunk, id_dev, table->cols, dst);
             break;
         }
         if (!LAUNCHED(c, "embed")) return;
@@ -67,8 +71,9 @@ void bc_cuda_rmsnorm(cuda_ctx *c, const bc_btensor *x, const bc_btensor *w, int 
 
 /* Block per row; thread per (head, j < half) pair. */
 __global__ void rope_kernel(float *__restrict__ x, int64_t row_stride, int col0, int n_heads,
-                            int head_dim, int pos0, const float *__restrict__ cos_t,
-                            const float *__restrict__ sin_t) {
+                            int head_dim, int pos0, const int32_t *__restrict__ pos_dev,
+                            const float *__restrict__ cos_t, const float *__restrict__ sin_t) {
+    if (pos_dev) pos0 = *pos_dev;   /* a recorded decode step */
     int half = head_dim / 2;
     int i = blockIdx.x;
     const float *cs = cos_t + (int64_t)(pos0 + i) * half;
@@ -92,7 +97,7 @@ void bc_cuda_rope(cuda_ctx *c, bc_btensor *x, int n, int col0, int n_heads, int 
         return;
     }
     rope_kernel<<<n, 128, 0, c->stream>>>((float *)x->d, x->cols, col0, n_heads, head_dim, pos0,
-                                          (const float *)cos_table->d,
+                                          bc_cuda_step_pos(c), (const float *)cos_table->d,
                                           (const float *)sin_table->d);
     LAUNCHED(c, "rope");
 }

@@ -5,15 +5,19 @@
 # starts from seeds/<h> and corpus/<h>; new inputs it finds go to
 # BUILD_DIR/fuzz-work/<h> (never into the source tree), crash inputs to
 # BUILD_DIR/fuzz-artifacts/<h>/. Env: BC_FUZZ_SECONDS (default 20) per harness,
-# BC_FUZZ_RSS_MB (default 2048). Prints one summary line per harness and exits
-# non-zero when any harness crashed: fix the reader, then copy the crash input
-# into tests/fuzz/corpus/<h>/ so the fuzz-corpus suite replays it forever.
+# BC_FUZZ_RSS_MB (default 2048), BC_FUZZ_RUNS (when set: run each harness for
+# that many executions instead, with no time limit -- the long local runs).
+# Prints one summary line per harness and exits non-zero when any harness
+# crashed: fix the reader, then copy the crash input into
+# tests/fuzz/corpus/<h>/ so the fuzz-corpus suite replays it forever.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run_fuzzers.sh BUILD_DIR [harness ...]}
 build=$(cd "$build" && pwd) || exit 1
 shift
 secs=${BC_FUZZ_SECONDS:-20}
+limit="-max_total_time=$secs"
+[ -n "${BC_FUZZ_RUNS:-}" ] && limit="-runs=$BC_FUZZ_RUNS"
 rss=${BC_FUZZ_RSS_MB:-2048}
 harnesses=${*:-safetensors zip pickle index_json config_json app_yaml tokenizer_model tokenizer_text replay_script session quant_state theme}
 failed=0
@@ -43,11 +47,14 @@ for h in $harnesses; do
     mkdir -p "$here/corpus/$h"
     # -max_len: the seeds are at most 4 KiB; 16 KiB leaves room to grow.
     # -jobs=1 runs the fuzzer in a child that writes fuzz-0.log to the current
-    # directory (copied into $log when it ends): keep that inside the build.
+    # directory (copied into $log when it ends): keep that inside the build,
+    # one directory per harness so that two lanes can run side by side.
     # The session harness saves what it parsed: keep those files off the disk.
     tmp=${TMPDIR:-/tmp}
     [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
-    (cd "$build/fuzz-work" && TMPDIR=$tmp "$bin" -max_total_time="$secs" -rss_limit_mb="$rss" -max_len=16384 -timeout=10 \
+    mkdir -p "$work.cwd"
+    t0=$(date +%s)
+    (cd "$work.cwd" && TMPDIR=$tmp "$bin" $limit -rss_limit_mb="$rss" -max_len=16384 -timeout=10 \
         -jobs=1 -workers=1 -print_final_stats=1 $dict -artifact_prefix="$art/" \
         "$work" "$here/corpus/$h" "$here/seeds/$h") >"$log" 2>&1
     rc=$?
@@ -61,7 +68,7 @@ for h in $harnesses; do
         find "$art" -type f | sed 's/^/    /'
         grep -E 'ERROR|SUMMARY|runtime error' "$log" | head -5 | sed 's/^/    /'
     else
-        echo "fuzz $h: ok, ${runs:-?} runs in ${secs}s, cov ${cov:-?} edges, ft ${ft:-?}, no crash"
+        echo "fuzz $h: ok, ${runs:-?} runs in $(( $(date +%s) - t0 ))s, cov ${cov:-?} edges, ft ${ft:-?}, no crash"
     fi
 done
 exit $failed

@@ -2,7 +2,8 @@
 # One prepared run on a machine with an NVIDIA GPU (no network needed):
 #   1. prints what the machine has (GPU, driver, nvcc, meson, ninja, libyaml, python/torch);
 #   2. builds with -Dtui=disabled for one architecture (default sm_90) into build-gpu/;
-#   3. runs the cuda suite (every op and the whole model against the CPU), its
+#   3. runs the cuda suite (every op and the whole model against the CPU; decode
+#      steps replayed as CUDA graphs, then again kernel by kernel), its
 #      int8/nf4 part (test_cuda_quant), then the small-shape variants under
 #      compute-sanitizer memcheck when available;
 #   4. benchmarks synthetic 7B and 13B shapes in f16, bf16, int8 and nf4 (weights
@@ -83,6 +84,12 @@ case $rc in
 esac
 grep '^not ok' -A1 "$LOG/test_cuda.log" | head -20
 
+step "cuda suite, decode without CUDA graphs"
+BC_CUDA_GRAPHS=0 timeout 300 "$BUILD/tests/test_cuda" >"$LOG/test_cuda_nograph.log" 2>&1
+grc=$?
+row "cuda suite, BC_CUDA_GRAPHS=0" "$([ $grc = 0 ] && echo PASS || echo "rc=$grc ($(grep -c '^not ok' "$LOG/test_cuda_nograph.log") not ok)")"
+grep '^not ok' -A1 "$LOG/test_cuda_nograph.log" | head -10
+
 step "cuda suite: int8 / nf4"
 timeout 240 "$BUILD/tests/test_cuda_quant" 2>&1 | tee "$LOG/test_cuda_quant.log"
 qrc=${PIPESTATUS[0]}
@@ -126,6 +133,11 @@ for shape in 7b 13b; do
     mem=$(grep '^GPU memory' /tmp/bc-bench.txt | cut -d: -f2-)
     [ -n "$mem" ] && row "  memory $shape" "$mem"
 done
+# the same 7B f16 decode launched kernel by kernel: what the CUDA graph buys
+BC_CUDA_GRAPHS=0 timeout 90 "$BUILD/tests/bench_cuda" 7b f16 >/tmp/bc-bench.txt 2>&1
+cat /tmp/bc-bench.txt >>"$LOG/bench.log"
+r=$(grep '^RESULT' /tmp/bc-bench.txt | cut -d' ' -f4-)
+row "bench 7b f16, no CUDA graph" "${r:-FAILED (see bench.log)}"
 timeout 60 "$BUILD/tests/bench_cuda" 7b bf16 >/tmp/bc-bench.txt 2>&1
 cat /tmp/bc-bench.txt >>"$LOG/bench.log"
 r=$(grep '^RESULT' /tmp/bc-bench.txt | cut -d' ' -f4-)

@@ -90,7 +90,50 @@ static int argmax(const float *v, int n) {
     return best;
 }
 
-static void check_fixture(const char *dir, const char *name, bc_store store) {
+/* The CPU backend wrapped in a backend that offers step_begin/step_end
+ * (backend.h) the way the CUDA backend does, minus the replay: it cycles
+ * through "run directly", "recording that succeeds" and "recording that
+ * fails" (the model must then issue the step again). The greedy tokens must
+ * not change, and the protocol must be kept. */
+static bc_backend_iface stepping_iface;
+static struct {
+    int begins, ends, forgets, bad;
+    bool recording;
+    const void *key;
+} steps;
+
+static int stepping_begin(bc_backend *be, const void *key, int32_t id, int pos) {
+    (void)be; (void)id; (void)pos;
+    if (steps.recording) steps.bad++;   /* begin without the end of a recording */
+    steps.key = key;
+    int mode = steps.begins++ % 3 == 0 ? BC_STEP_DIRECT : BC_STEP_RECORDING;
+    steps.recording = mode == BC_STEP_RECORDING;
+    return mode;
+}
+
+static int stepping_end(bc_backend *be) {
+    (void)be;
+    if (!steps.recording) steps.bad++;
+    steps.recording = false;
+    return steps.ends++ % 2 ? -1 : 0;
+}
+
+static void stepping_forget(bc_backend *be, const void *key) {
+    (void)be;
+    if (key != steps.key) steps.bad++;
+    steps.forgets++;
+}
+
+static void make_stepping(bc_backend *be) {
+    stepping_iface = *be->iface;
+    stepping_iface.step_begin = stepping_begin;
+    stepping_iface.step_end = stepping_end;
+    stepping_iface.step_forget = stepping_forget;
+    be->iface = &stepping_iface;
+    memset(&steps, 0, sizeof steps);
+}
+
+static void check_fixture(const char *dir, const char *name, bc_store store, bool stepping) {
     bc_error err = {{0}};
     bc_model_config cfg;
     bc_generation_config gen;
@@ -102,9 +145,12 @@ static void check_fixture(const char *dir, const char *name, bc_store store) {
     int ok = !bc_model_config_load(dir, &cfg, &gen, &err) && !bc_checkpoint_open_dir(dir, &ck, &err) &&
              !bc_backend_cpu_new(&bp, &be, &err) &&
              !bc_model_load(&cfg, ck, be, NULL, NULL, NULL, &m, &err) && !read_expected(dir, &e);
-    CHECK(ok, "%s (%s): loads (%s)", name, bc_store_name(store), err.msg);
+    char tag[48];
+    snprintf(tag, sizeof tag, "%s%s", bc_store_name(store), stepping ? ", step_begin/step_end" : "");
+    CHECK(ok, "%s (%s): loads (%s)", name, tag, err.msg);
     bc_checkpoint_close(ck);
     if (!ok) { if (be) be->iface->free(be); return; }
+    if (stepping) make_stepping(be);
     int V = cfg.vocab_size;
     bool exact_storage = store == BC_STORE_F32;
     double bound = exact_storage ? 1e-4 : 1e-2;
@@ -118,7 +164,7 @@ static void check_fixture(const char *dir, const char *name, bc_store store) {
         double worst = ref && !rc ? worst_row_error(got + (size_t)(n - rows) * V, ref, rows, V)
                                   : INFINITY;
         CHECK(worst <= bound, "%s (%s): prompt %d (%d tokens), last %d x %d logits: max rel error %.2e <= %.0e",
-              name, bc_store_name(store), k, n, rows, V, worst, bound);
+              name, tag, k, n, rows, V, worst, bound);
         if (exact_storage) {
             /* greedy over the KV cache: prompt prefilled, then one token at a time */
             float *last = malloc((size_t)V * sizeof(float));
@@ -133,13 +179,18 @@ static void check_fixture(const char *dir, const char *name, bc_store store) {
                 pos++;
             }
             CHECK(!rc && same == e.greedy_len[k], "%s (%s): prompt %d: greedy %d tokens identical (first difference at %d)",
-                  name, bc_store_name(store), k, e.greedy_len[k], first_diff);
+                  name, tag, k, e.greedy_len[k], first_diff);
             free(last);
         }
         free(ref);
         free(got);
     }
     bc_model_free(m);
+    if (stepping)
+        CHECK(steps.begins > 3 && steps.bad == 0 && steps.forgets == 1 && !steps.recording,
+              "%s: decode steps keep the step_begin/step_end protocol (%d steps, %d recordings "
+              "ended, %d violations, forgotten %d time(s) at free)", name, steps.begins,
+              steps.ends, steps.bad, steps.forgets);
     be->iface->free(be);
 }
 
@@ -149,8 +200,9 @@ int main(void) {
     for (size_t i = 0; i < sizeof FIXTURES / sizeof FIXTURES[0]; i++) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/tests/data/models/%s", src, FIXTURES[i]);
-        check_fixture(dir, FIXTURES[i], BC_STORE_F32);
-        check_fixture(dir, FIXTURES[i], BC_STORE_BF16);
+        check_fixture(dir, FIXTURES[i], BC_STORE_F32, false);
+        check_fixture(dir, FIXTURES[i], BC_STORE_BF16, false);
+        check_fixture(dir, FIXTURES[i], BC_STORE_F32, true);
     }
     return bc_test_done();
 }
