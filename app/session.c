@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -471,6 +472,25 @@ static int by_modified_desc(const void *a, const void *b) {
     return strcmp(y->path, x->path);
 }
 
+/* "NAME.yaml.tmp-PID" left behind by a save that was killed between
+ * creating its temporary file and renaming it (bc_write_file_atomic): the
+ * session file itself is intact, the leftover is removed once no process
+ * with that PID runs. A PID that is alive (perhaps reused) keeps its file:
+ * it may be a save in progress in another instance. */
+static void remove_stale_tmp(const char *dir, const char *name) {
+    const char *tag = strstr(name, ".yaml.tmp-");
+    if (!tag || tag == name) return;
+    const char *digits = tag + strlen(".yaml.tmp-");
+    char *end;
+    errno = 0;
+    long pid = strtol(digits, &end, 10);
+    if (end == digits || *end || errno || pid <= 0 || pid == (long)getpid()) return;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+}
+
 int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error *err) {
     *out = NULL;
     *n = 0;
@@ -481,6 +501,7 @@ int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error
     struct dirent *de;
     while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
+        remove_stale_tmp(dir, de->d_name);
         if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") || de->d_name[0] == '.') continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 32;

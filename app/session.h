@@ -80,7 +80,8 @@ typedef struct bc_session_entry {
     bool corrupt;   /* the file could not be read; title holds the reason */
 } bc_session_entry;
 
-/* Every *.yaml file in dir, newest first (by modification time). */
+/* Every *.yaml file in dir, newest first (by modification time). Removes
+ * the temporary files of saves whose process is gone (killed mid-save). */
 int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error *err);
 void bc_session_list_free(bc_session_entry *e, size_t n);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <utime.h>
 
@@ -124,9 +125,21 @@ static void test_sessions(const char *dir) {
     bc_session_save(older, NULL, &err);
     struct utimbuf old_times = {1000000000, 1000000000};
     utime(older->path, &old_times);
+    /* temporary files of killed saves: a dead PID's is removed, a live one's kept */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale[4200], live[4200];
+    snprintf(stale, sizeof stale, "%s.tmp-%ld", older->path, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp-%ld", older->path, (long)getppid());
+    fclose(fopen(stale, "w"));
+    fclose(fopen(live, "w"));
     bc_session_entry *e;
     size_t n;
     CHECK(bc_session_list(dir, &e, &n, &err) == 0 && n == 3, "3 files listed (%zu)", n);
+    CHECK(access(stale, F_OK) != 0 && access(live, F_OK) == 0,
+          "listing removes a killed save's temporary file, keeps a running process's");
+    unlink(live);
     CHECK(n == 3 && !strcmp(e[2].title, "older conversation") && e[2].modified == 1000000000,
           "oldest last, titled by its first line");
     int corrupt = 0;
