@@ -306,6 +306,17 @@ static int emit_message(yaml_emitter_t *em, const bc_session_msg *m) {
 
 int bc_session_save(const bc_session *s, const char *path, bc_error *err) {
     if (!path) path = s->path;
+    char *data;
+    size_t len;
+    if (bc_session_format(s, &data, &len, err)) return bc_error_prefix(err, "%s", path);
+    int rc = bc_write_file_atomic(path, data, len, err);
+    free(data);
+    return rc;
+}
+
+int bc_session_format(const bc_session *s, char **data, size_t *len, bc_error *err) {
+    *data = NULL;
+    *len = 0;
     yaml_emitter_t em;
     yaml_event_t ev;
     sbuf b = {0};
@@ -330,14 +341,16 @@ int bc_session_save(const bc_session *s, const char *path, bc_error *err) {
     ok = ok && yaml_emitter_emit(&em, &ev);
     yaml_stream_end_event_initialize(&ev);
     ok = ok && yaml_emitter_emit(&em, &ev) && yaml_emitter_flush(&em);
-    int rc;
-    if (!ok || b.oom)
-        rc = bc_errorf(err, "%s: cannot format the session: %s", path,
+    int rc = 0;
+    if (!ok || b.oom || !b.s) {
+        rc = bc_errorf(err, "cannot format the session: %s",
                        em.problem ? em.problem : "out of memory");
-    else
-        rc = bc_write_file_atomic(path, b.s, b.len, err);
+        free(b.s);
+    } else {
+        *data = b.s;
+        *len = b.len;
+    }
     yaml_emitter_delete(&em);
-    free(b.s);
     return rc;
 }
 

@@ -64,6 +64,9 @@ int bc_session_set_title(bc_session *s, const char *title, bc_error *err);
 
 /* Atomic rewrite of s->path (or of `path` when not NULL). */
 int bc_session_save(const bc_session *s, const char *path, bc_error *err);
+/* The session file's bytes (what bc_session_save writes), malloc'd, for a
+ * write on another thread (bc_saver). */
+int bc_session_format(const bc_session *s, char **data, size_t *len, bc_error *err);
 /* Markdown transcript. */
 int bc_session_export_md(const bc_session *s, const char *path, bc_error *err);
 

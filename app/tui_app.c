@@ -22,6 +22,7 @@
 #include "model_config.h"
 #include "input.h"
 #include "model_path.h"
+#include "saver.h"
 
 static int winch_pipe[2] = {-1, -1};
 static bc_tui *the_tui; /* for the readline callbacks */
@@ -85,12 +86,29 @@ void bc_tui_rebuild_transcript(bc_tui *t) {
     t->dirty = true;
 }
 
-void bc_tui_save(bc_tui *t) {
+/* Formats the session here and writes it on the saver's thread; waits for
+ * the write when `wait` (a completed message must be on disk before we go
+ * on). Without a saver (its thread could not start) it writes here. */
+static void save_session(bc_tui *t, bool wait) {
     if (t->session->n == 0) return;
     bc_error err;
     bc_error_clear(&err);
-    if (bc_session_save(t->session, NULL, &err) != 0) bc_tui_status(t, true, "%s", err.msg);
+    char *data;
+    size_t len;
+    int rc = bc_session_format(t->session, &data, &len, &err);
+    if (rc) {
+        bc_error_prefix(&err, "%s", t->session->path);
+    } else if (t->saver) {
+        rc = bc_saver_submit(t->saver, t->session->path, data, len, &err);
+        if (rc == 0 && wait) rc = bc_saver_flush(t->saver, &err);
+    } else {
+        rc = bc_write_file_atomic(t->session->path, data, len, &err);
+        free(data);
+    }
+    if (rc) bc_tui_status(t, true, "%s", err.msg);
 }
+
+void bc_tui_save(bc_tui *t) { save_session(t, true); }
 
 static void free_history(bc_tui *t) {
     bc_session_list_free(t->entries, t->n_entries);
@@ -258,13 +276,14 @@ static void finish_reply(bc_tui *t, const char *stop) {
 /* While a reply streams, what is on screen is written to the session file
  * (atomically, with fsync) once a second, so a crash or kill -9 loses at
  * most the last second of a reply still streaming; every completed message
- * is saved at once (bc_tui_command, finish_reply). Once a second keeps the
- * fsync, which runs on this thread, off most frames. */
+ * is saved at once and waited for (bc_tui_command, finish_reply). The
+ * partial saves do not wait: the fsync runs on the saver's thread, so a
+ * slow disk never stalls the screen or the keyboard. */
 static void save_partial_reply(bc_tui *t) {
     double now = now_s();
     if (now - t->last_partial_save < 1.0) return;
     t->last_partial_save = now;
-    if (store_reply(t, "streaming") >= 0) bc_tui_save(t);
+    if (store_reply(t, "streaming") >= 0) save_session(t, false);
 }
 
 static void add_reply_text(bc_tui *t, const char *s, size_t n) {
@@ -489,6 +508,9 @@ static void run_loop(bc_tui *t) {
     double next_frame = 0;
     while (!t->quit) {
         if (bc_input_dirty) t->dirty = true;
+        bc_error save_err;
+        if (t->saver && bc_saver_take_error(t->saver, &save_err))
+            bc_tui_status(t, true, "%s", save_err.msg);
         double now = now_s();
         if (t->dirty && now >= next_frame) {
             draw(t);
@@ -639,6 +661,8 @@ int bc_tui_app_run(const bc_options *o) {
         return 1;
     }
     t->transcript = bc_transcript_new();
+    if (bc_saver_new(&t->saver, &err) != 0) t->saver = NULL;   /* saves on this thread then */
+    bc_error_clear(&err);
     t->worker = bc_worker_start(&err);
     if (!t->transcript || !t->worker) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg[0] ? err.msg : "out of memory");
@@ -701,6 +725,13 @@ int bc_tui_app_run(const bc_options *o) {
     endwin();
     bc_worker_cancel(t->worker);
     bc_worker_stop(t->worker);
+    /* quitting mid-reply keeps what had streamed, as a stopped reply */
+    if (t->gen_id && t->reply_len > 0 && store_reply(t, "cancelled") >= 0) bc_tui_save(t);
+    if (t->saver) {
+        bc_error_clear(&err);
+        if (bc_saver_flush(t->saver, &err) != 0) fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+        bc_saver_free(t->saver);
+    }
     bc_session_free(t->session);
     bc_transcript_free(t->transcript);
     free_history(t);

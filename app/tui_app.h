@@ -21,6 +21,7 @@ int bc_tui_app_run(const bc_options *o);
 
 typedef struct bc_tui {
     bc_worker *worker;
+    struct bc_saver *saver;                       /* session writes off this thread, or NULL */
     bc_transcript *transcript;
     bc_session *session;
     char *sessions_dir;

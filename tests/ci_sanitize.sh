@@ -68,23 +68,26 @@ PY
     fi
 fi
 
-# ---- 1b. ThreadSanitizer on the queue and the worker thread ------------------
+# ---- 1b. ThreadSanitizer on the queue, the worker thread and the saver -------
 # The worker test drives many generate/cancel/load interleavings, with the fake
-# engine and with the demo model's thread pool.
+# engine and with the demo model's thread pool; the saver test queues, replaces
+# and flushes writes while its thread writes.
 if command -v clang >/dev/null 2>&1; then
     if [ ! -d build-tsan/meson-private ] &&
        ! CC=clang meson setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dtui=disabled \
              -Dcuda=disabled -Dbuildtype=debugoptimized >/dev/null 2>&1; then
         note "tsan: FAILED to configure build-tsan with clang"
         status=1
-    elif ! ninja -C build-tsan -j "$jobs" tests/test_worker >build-tsan/ci-build.log 2>&1; then
+    elif ! ninja -C build-tsan -j "$jobs" tests/test_worker tests/test_saver >build-tsan/ci-build.log 2>&1; then
         tail -40 build-tsan/ci-build.log
-        note "tsan: FAILED to build the worker test"
+        note "tsan: FAILED to build the worker and saver tests"
         status=1
     elif TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
          BC_SOURCE_DIR="$PWD" BC_CUDA_MODULE=off build-tsan/tests/test_worker >build-tsan/worker.log 2>&1 &&
+         TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+         build-tsan/tests/test_saver >>build-tsan/worker.log 2>&1 &&
          ! grep -q "WARNING: ThreadSanitizer" build-tsan/worker.log; then
-        note "tsan: ok, worker and queues: $(grep -c '^ok' build-tsan/worker.log) checks, no data race"
+        note "tsan: ok, worker, queues and saver: $(grep -c '^ok' build-tsan/worker.log) checks, no data race"
     else
         tail -40 build-tsan/worker.log
         note "tsan: FAILED (build-tsan/worker.log)"

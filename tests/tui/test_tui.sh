@@ -204,6 +204,15 @@ check "/regen answers again" "wait_for 'Echo: FAKE_LONG message two' 10 && wait_
 T send-keys -t app C-c
 wait_for "│ idle" 10
 
+# 8c. /quit mid-reply keeps what had streamed, as a stopped reply.
+T send-keys -t app -l "FAKE_LONG message three"; T send-keys -t app Enter
+wait_for "Line 50 of a long reply" 15
+T send-keys -t app -l "/quit"; T send-keys -t app Enter
+wait_dead 5
+check "/quit mid-reply: the streamed part is on disk, marked stopped" \
+      "grep -q 'FAKE_LONG message three' '$f' && grep -q 'Line 50 of a long reply' '$f' && grep 'stop:' '$f' | tail -1 | grep -q cancelled" ||
+    tail -n 12 "$f" | sed 's/^/#   /'
+
 # 8b. Loading shows a percentage and a bar.
 T kill-server 2>/dev/null
 starts=$((starts + 1)); SOCK="$SOCK_BASE-$starts"
