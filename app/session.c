@@ -504,32 +504,30 @@ static void remove_stale_tmp(const char *dir, const char *name) {
     unlink(path);
 }
 
-int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error *err) {
-    *out = NULL;
-    *n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return bc_errorf(err, "%s: cannot list: %s", dir, strerror(errno));
-    size_t cap = 0;
-    bc_session_entry *v = NULL;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        remove_stale_tmp(dir, de->d_name);
-        if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") || de->d_name[0] == '.') continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            bc_session_entry *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) break;
-            v = nv;
-        }
-        bc_session_entry *e = &v[*n];
-        memset(e, 0, sizeof *e);
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (stat(path, &st) != 0) continue;
-        e->path = strdup(path);
-        e->modified = st.st_mtime;
+static int by_path(const void *a, const void *b) {
+    const bc_session_entry *const *x = a, *const *y = b;
+    return strcmp((*x)->path, (*y)->path);
+}
+
+/* The row for path: copied from prev when its stamp matches, else read. */
+static int list_entry(const char *path, const struct stat *st, const bc_session_entry **by_name,
+                      size_t n_prev, bc_session_entry *e) {
+    memset(e, 0, sizeof *e);
+    e->modified = st->st_mtime;
+    e->stamp.size = (uint64_t)st->st_size;
+    e->stamp.ino = (uint64_t)st->st_ino;
+    e->stamp.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    bc_session_entry key = {.path = (char *)path};
+    const bc_session_entry *kp = &key;
+    const bc_session_entry **hit =
+        n_prev ? bsearch(&kp, by_name, n_prev, sizeof *by_name, by_path) : NULL;
+    if (hit && (*hit)->stamp.size == e->stamp.size && (*hit)->stamp.ino == e->stamp.ino &&
+        (*hit)->stamp.mtime_ns == e->stamp.mtime_ns) {
+        e->title = strdup((*hit)->title);
+        e->model = strdup((*hit)->model);
+        e->created = (*hit)->created;
+        e->corrupt = (*hit)->corrupt;
+    } else {
         bc_session *s;
         bc_error lerr;
         bc_error_clear(&lerr);
@@ -547,20 +545,61 @@ int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error
             e->corrupt = true;
             e->title = strdup(lerr.msg);
             e->model = strdup("");
-            e->created = st.st_mtime;
+            e->created = st->st_mtime;
         }
-        if (!e->path || !e->title || !e->model) {
-            free(e->path);
-            free(e->title);
-            free(e->model);
-            continue;
+    }
+    e->path = strdup(path);
+    if (e->path && e->title && e->model) return 0;
+    free(e->path);
+    free(e->title);
+    free(e->model);
+    return -1;
+}
+
+int bc_session_list_since(const char *dir, const bc_session_entry *prev, size_t n_prev,
+                          bc_session_entry **out, size_t *n, bc_error *err) {
+    *out = NULL;
+    *n = 0;
+    const bc_session_entry **by_name = NULL;
+    if (n_prev && (by_name = malloc(n_prev * sizeof *by_name))) {
+        for (size_t i = 0; i < n_prev; i++) by_name[i] = &prev[i];
+        qsort(by_name, n_prev, sizeof *by_name, by_path);
+    } else {
+        n_prev = 0;   /* no index: every file is read */
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        free(by_name);
+        return bc_errorf(err, "%s: cannot list: %s", dir, strerror(errno));
+    }
+    size_t cap = 0;
+    bc_session_entry *v = NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        remove_stale_tmp(dir, de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") || de->d_name[0] == '.') continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            bc_session_entry *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) break;
+            v = nv;
         }
-        (*n)++;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        if (list_entry(path, &st, by_name, n_prev, &v[*n]) == 0) (*n)++;
     }
     closedir(d);
+    free(by_name);
     if (*n) qsort(v, *n, sizeof *v, by_modified_desc);
     *out = v;
     return 0;
+}
+
+int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error *err) {
+    return bc_session_list_since(dir, NULL, 0, out, n, err);
 }
 
 void bc_session_list_free(bc_session_entry *e, size_t n) {

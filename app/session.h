@@ -81,11 +81,18 @@ typedef struct bc_session_entry {
     time_t created;
     time_t modified;
     bool corrupt;   /* the file could not be read; title holds the reason */
+    /* what the row was read from: a file with the same stamp is not re-read */
+    struct { uint64_t size, ino; int64_t mtime_ns; } stamp;
 } bc_session_entry;
 
 /* Every *.yaml file in dir, newest first (by modification time). Removes
  * the temporary files of saves whose process is gone (killed mid-save). */
 int bc_session_list(const char *dir, bc_session_entry **out, size_t *n, bc_error *err);
+/* The same, re-reading only the files that changed since the listing prev
+ * (size, inode or modification time differ): after a reply one file is
+ * parsed, not the whole history. prev stays the caller's. */
+int bc_session_list_since(const char *dir, const bc_session_entry *prev, size_t n_prev,
+                          bc_session_entry **out, size_t *n, bc_error *err);
 void bc_session_list_free(bc_session_entry *e, size_t n);
 
 /* Writes data to path atomically (temp, fsync, rename, fsync dir). */

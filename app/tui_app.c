@@ -122,13 +122,19 @@ static void free_history(bc_tui *t) {
 }
 
 void bc_tui_refresh_history(bc_tui *t) {
-    free_history(t);
+    /* the previous listing spares re-reading the files that did not change */
+    bc_session_entry *entries;
+    size_t n;
     bc_error err;
     bc_error_clear(&err);
-    if (bc_session_list(t->sessions_dir, &t->entries, &t->n_entries, &err) != 0) {
+    int rc = bc_session_list_since(t->sessions_dir, t->entries, t->n_entries, &entries, &n, &err);
+    free_history(t);
+    if (rc != 0) {
         bc_tui_status(t, true, "%s", err.msg);
         return;
     }
+    t->entries = entries;
+    t->n_entries = n;
     t->items = calloc(t->n_entries ? t->n_entries : 1, sizeof *t->items);
     t->item_details = calloc(t->n_entries ? t->n_entries : 1, sizeof *t->item_details);
     if (!t->items || !t->item_details) {

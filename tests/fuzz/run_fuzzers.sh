@@ -6,7 +6,8 @@
 # BUILD_DIR/fuzz-work/<h> (never into the source tree), crash inputs to
 # BUILD_DIR/fuzz-artifacts/<h>/. Env: BC_FUZZ_SECONDS (default 20) per harness,
 # BC_FUZZ_RSS_MB (default 2048), BC_FUZZ_RUNS (when set: run each harness for
-# that many executions instead, with no time limit -- the long local runs).
+# that many executions instead, with no time limit -- the long local runs),
+# BC_FUZZ_MAX_LEN (default 16384: the longest input tried).
 # Prints one summary line per harness and exits non-zero when any harness
 # crashed: fix the reader, then copy the crash input into
 # tests/fuzz/corpus/<h>/ so the fuzz-corpus suite replays it forever.
@@ -54,7 +55,7 @@ for h in $harnesses; do
     [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
     mkdir -p "$work.cwd"
     t0=$(date +%s)
-    (cd "$work.cwd" && TMPDIR=$tmp "$bin" $limit -rss_limit_mb="$rss" -max_len=16384 -timeout=10 \
+    (cd "$work.cwd" && TMPDIR=$tmp "$bin" $limit -rss_limit_mb="$rss" -max_len="${BC_FUZZ_MAX_LEN:-16384}" -timeout=10 \
         -jobs=1 -workers=1 -print_final_stats=1 $dict -artifact_prefix="$art/" \
         "$work" "$here/corpus/$h" "$here/seeds/$h") >"$log" 2>&1
     rc=$?

@@ -145,6 +145,31 @@ static void test_sessions(const char *dir) {
     int corrupt = 0;
     for (size_t i = 0; i < n; i++) corrupt += e[i].corrupt;
     CHECK(corrupt == 1, "the corrupt file is listed and marked");
+
+    /* Listing again from the previous listing: an unchanged file is not
+     * re-read (its row is copied: a planted title survives), a changed one
+     * is (its new title shows). */
+    free(e[2].title);
+    e[2].title = strdup("planted: copied, not re-read");
+    bc_session_set_title(older, "renamed older", &err);
+    bc_session_save(older, NULL, &err);
+    utime(older->path, &old_times);   /* same mtime second; the size changed */
+    const char *unchanged = e[0].path;
+    free(e[0].title);
+    e[0].title = strdup("planted: copied, not re-read");
+    bc_session_entry *e2;
+    size_t n2;
+    CHECK(bc_session_list_since(dir, e, n, &e2, &n2, &err) == 0 && n2 == 3,
+          "listing since the previous one: 3 files (%zu)", n2);
+    int planted = 0, renamed = 0;
+    for (size_t i = 0; i < n2; i++) {
+        if (!strcmp(e2[i].path, unchanged) && !strcmp(e2[i].title, "planted: copied, not re-read"))
+            planted++;
+        if (!strcmp(e2[i].path, older->path) && !strcmp(e2[i].title, "renamed older")) renamed++;
+    }
+    CHECK(planted == 1, "an unchanged file's row is reused, not re-read");
+    CHECK(renamed == 1, "a changed file is re-read (its new title shows)");
+    bc_session_list_free(e2, n2);
     bc_session_list_free(e, n);
 
     snprintf(bad, sizeof bad, "%s/out.md", dir);
