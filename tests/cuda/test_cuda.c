@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "backend_loader.h"
+#include "bc_compare.h"
 #include "bc_test.h"
 #include "checkpoint.h"
 #include "cpu_kernels.h"
@@ -44,18 +45,6 @@ static float *random_floats(size_t n) {
     if (!v) { fprintf(stderr, "out of memory\n"); exit(1); }
     for (size_t i = 0; i < n; i++) v[i] = frand();
     return v;
-}
-
-/* NMSE of dev against ref; infinite when dev has a NaN / Inf. */
-static double nmse(const float *dev, const float *ref, size_t n) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(dev[i])) return INFINITY;
-        double d = (double)dev[i] - (double)ref[i];
-        num += d * d;
-        den += (double)ref[i] * (double)ref[i];
-    }
-    return den > 0.0 ? num / den : num;
 }
 
 static void die_on(bc_backend *be, bc_error *err, const char *what) {
@@ -126,7 +115,7 @@ static double compare(pair *p, both *t, int64_t rows, double tol, const char *wh
     p->ref->iface->tensor_get(p->ref, t->r, 0, rows, b);
     p->dev->iface->tensor_get(p->dev, t->d, 0, rows, a);
     die_on(p->dev, &err, what);
-    double e = nmse(a, b, n);
+    double e = bc_nmse(a, b, n);
     CHECK(e <= tol, "%s [%s]: NMSE %.3g (limit %.0e)", what, bc_store_name(p->store), e, tol);
     free(a);
     free(b);
@@ -286,7 +275,7 @@ static void test_attention_case(pair *p, int n_heads, int d, int ctx, bool alibi
             p->ref->iface->tensor_get(p->ref, out.r, 0, n, b);
             p->dev->iface->tensor_get(p->dev, out.d, 0, n, a);
             die_on(p->dev, &err, what);
-            double e = nmse(a, b, cnt);
+            double e = bc_nmse(a, b, cnt);
             if (!(e <= p->tol)) CHECK(e <= p->tol, "%s: NMSE %.3g", what, e);
             if (e > worst_prefill || !isfinite(e)) worst_prefill = e;
             free(a);
@@ -315,12 +304,6 @@ static void test_attention(pair *p) {
 }
 
 /* ---- the whole model ----------------------------------------------------- */
-
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) if (v[i] > v[best]) best = i;
-    return best;
-}
 
 static void test_model(pair *p, const char *fixture) {
     const char *src = getenv("BC_SOURCE_DIR");
@@ -351,17 +334,17 @@ static void test_model(pair *p, const char *fixture) {
     for (size_t i = 0; i < (size_t)n * V; i++) ld[i] = NAN;
     int rc = bc_model_forward(mr, ids, n, 0, true, lr, &err);
     if (!rc) rc = bc_model_forward(md, ids, n, 0, true, ld, &err);
-    double e = rc ? INFINITY : nmse(ld, lr, (size_t)n * V);
+    double e = rc ? INFINITY : bc_nmse(ld, lr, (size_t)n * V);
     CHECK(!rc && e <= 1e-3, "%s [%s]: prompt logits (%d tokens, batches of 4) NMSE %.3g %s",
           fixture, bc_store_name(p->store), n, e, rc ? err.msg : "");
     int agree = 0;
     double worst = 0.0;
     for (int s = 0; s < steps && !rc; s++) {
-        int32_t next = argmax(lr + (s ? 0 : (size_t)(n - 1) * V), V);
-        agree += argmax(ld + (s ? 0 : (size_t)(n - 1) * V), V) == next;
+        int32_t next = bc_argmax(lr + (s ? 0 : (size_t)(n - 1) * V), V);
+        agree += bc_argmax(ld + (s ? 0 : (size_t)(n - 1) * V), V) == next;
         rc = bc_model_forward(mr, &next, 1, n + s, false, lr, &err);
         if (!rc) rc = bc_model_forward(md, &next, 1, n + s, false, ld, &err);
-        double es = rc ? INFINITY : nmse(ld, lr, (size_t)V);
+        double es = rc ? INFINITY : bc_nmse(ld, lr, (size_t)V);
         if (es > worst || !isfinite(es)) worst = es;
     }
     CHECK(!rc && worst <= 1e-3, "%s [%s]: %d decode steps over the KV cache, worst NMSE %.3g, "

@@ -38,6 +38,7 @@
 
 #include "backend.h"
 #include "backend_loader.h"
+#include "bc_compare.h"
 #include "bc_test.h"
 #include "checkpoint.h"
 #include "cpu_kernels.h"
@@ -495,23 +496,6 @@ static void test_upload(env *e) {
 
 /* ---- 4. the whole model ------------------------------------------------------- */
 
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) if (v[i] > v[best]) best = i;
-    return best;
-}
-
-static double nmse_f(const float *dev, const float *ref, size_t n) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(dev[i])) return INFINITY;
-        double d = (double)dev[i] - (double)ref[i];
-        num += d * d;
-        den += (double)ref[i] * (double)ref[i];
-    }
-    return den > 0.0 ? num / den : num;
-}
-
 static void test_model(env *e, int k, bc_backend *cpu, const char *set, const char *fixture) {
     const char *src = getenv("BC_SOURCE_DIR");
     char dir[1024];
@@ -541,12 +525,12 @@ static void test_model(env *e, int k, bc_backend *cpu, const char *set, const ch
     for (size_t i = 0; i < (size_t)n * V; i++) ld[i] = NAN;
     int rc = bc_model_forward(mr, ids, n, 0, true, lr, &err);
     if (!rc) rc = bc_model_forward(md, ids, n, 0, true, ld, &err);
-    double worst = rc ? INFINITY : nmse_f(ld, lr, (size_t)n * V);
+    double worst = rc ? INFINITY : bc_nmse(ld, lr, (size_t)n * V);
     for (int s = 0; s < steps && !rc; s++) {
-        int32_t next = argmax(lr + (s ? 0 : (size_t)(n - 1) * V), V);
+        int32_t next = bc_argmax(lr + (s ? 0 : (size_t)(n - 1) * V), V);
         rc = bc_model_forward(mr, &next, 1, n + s, false, lr, &err);
         if (!rc) rc = bc_model_forward(md, &next, 1, n + s, false, ld, &err);
-        double es = rc ? INFINITY : nmse_f(ld, lr, (size_t)V);
+        double es = rc ? INFINITY : bc_nmse(ld, lr, (size_t)V);
         if (es > worst || !isfinite(es)) worst = es;
     }
     CHECK(!rc && worst <= 1e-3, "%s/%s --quant %s: prompt (batches of 4) and %d decode steps vs "

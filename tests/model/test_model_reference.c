@@ -8,6 +8,7 @@
  * continuations are compared for f32 storage. */
 #include <stdint.h>
 
+#include "bc_compare.h"
 #include "bc_test.h"
 #include "checkpoint.h"
 #include "model.h"
@@ -60,34 +61,7 @@ static int read_expected(const char *dir, expected *e) {
 static float *read_logits(const char *dir, int k, size_t count) {
     char path[1024];
     snprintf(path, sizeof path, "%s/logits%d.f32", dir, k);
-    FILE *f = fopen(path, "rb");
-    float *v = malloc(count * sizeof(float));
-    size_t got = f && v ? fread(v, sizeof(float), count, f) : 0;
-    if (f) fclose(f);
-    if (got != count) { free(v); return NULL; }
-    return v;
-}
-
-/* Worst row of max|a-b| / max|b|. */
-static double worst_row_error(const float *a, const float *b, int rows, int cols) {
-    double worst = 0;
-    for (int r = 0; r < rows; r++) {
-        double scale = 0, d = 0;
-        for (int i = 0; i < cols; i++) {
-            double x = a[(size_t)r * cols + i], y = b[(size_t)r * cols + i];
-            if (!isfinite(x)) return INFINITY;
-            if (fabs(y) > scale) scale = fabs(y);
-            if (fabs(x - y) > d) d = fabs(x - y);
-        }
-        if (d / scale > worst) worst = d / scale;
-    }
-    return worst;
-}
-
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) if (v[i] > v[best]) best = i;
-    return best;
+    return bc_read_f32_file(path, count);
 }
 
 /* The CPU backend wrapped in a backend that offers step_begin/step_end
@@ -161,7 +135,7 @@ static void check_fixture(const char *dir, const char *name, bc_store store, boo
         int32_t ids[256 + 64];
         for (int i = 0; i < n; i++) ids[i] = e.prompt[k][i];
         int rc = bc_model_forward(m, ids, n, 0, true, got, &err);
-        double worst = ref && !rc ? worst_row_error(got + (size_t)(n - rows) * V, ref, rows, V)
+        double worst = ref && !rc ? bc_worst_row_error(got + (size_t)(n - rows) * V, ref, rows, V)
                                   : INFINITY;
         CHECK(worst <= bound, "%s (%s): prompt %d (%d tokens), last %d x %d logits: max rel error %.2e <= %.0e",
               name, tag, k, n, rows, V, worst, bound);
@@ -171,7 +145,7 @@ static void check_fixture(const char *dir, const char *name, bc_store store, boo
             int pos = n, same = 0, first_diff = -1;
             rc = bc_model_forward(m, ids, n, 0, false, last, &err);
             for (int t = 0; t < e.greedy_len[k] && !rc; t++) {
-                int id = argmax(last, V);
+                int id = bc_argmax(last, V);
                 if (id == e.greedy[k][t]) same++;
                 else if (first_diff < 0) first_diff = t;
                 ids[pos] = id;

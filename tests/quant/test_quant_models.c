@@ -14,6 +14,7 @@
  * Error measure for logits: worst row of max|c - r| / max|r|. */
 #include <stdint.h>
 
+#include "bc_compare.h"
 #include "bc_test.h"
 #include "checkpoint.h"
 #include "model.h"
@@ -67,27 +68,7 @@ static int read_expected(const char *dir, expected *e) {
 static float *read_logits(const char *dir, size_t count) {
     char path[1200];
     snprintf(path, sizeof path, "%s/logits.f32", dir);
-    FILE *f = fopen(path, "rb");
-    float *v = malloc(count * sizeof(float));
-    size_t got = f && v ? fread(v, sizeof(float), count, f) : 0;
-    if (f) fclose(f);
-    if (got != count) { free(v); return NULL; }
-    return v;
-}
-
-static double worst_row_error(const float *a, const float *b, int rows, int cols) {
-    double worst = 0;
-    for (int r = 0; r < rows; r++) {
-        double scale = 0, d = 0;
-        for (int i = 0; i < cols; i++) {
-            double x = a[(size_t)r * cols + i], y = b[(size_t)r * cols + i];
-            if (!isfinite(x)) return INFINITY;
-            if (fabs(y) > scale) scale = fabs(y);
-            if (fabs(x - y) > d) d = fabs(x - y);
-        }
-        if (d / scale > worst) worst = d / scale;
-    }
-    return worst;
+    return bc_read_f32_file(path, count);
 }
 
 /* ---- loading ---------------------------------------------------------------- */
@@ -187,7 +168,7 @@ static void check_checkpoint(const char *root, const char *name, bc_store native
         err.msg[0] = '\0';
         float *got = NULL;
         if (!load(dir, runs[k].store, runs[k].dense_f32, &l, &err)) got = prompt_logits(&l, &e, &err);
-        double worst = got ? worst_row_error(got + (size_t)(e.n_prompt - e.logit_rows) * VOCAB,
+        double worst = got ? bc_worst_row_error(got + (size_t)(e.n_prompt - e.logit_rows) * VOCAB,
                                              ref, e.logit_rows, VOCAB)
                            : INFINITY;
         CHECK(worst <= runs[k].bound, "%s, %s store, %s: last %d logit rows, max rel error %.2e <= %.0e %s",
