@@ -28,26 +28,11 @@ trap cleanup EXIT
 
 . "$(dirname "$0")/tmux_lib.sh"
 
-# start [ENV=VALUE ...] -- [ARGS...]: a fresh app in a fresh window "app".
+# start [ENV=VALUE ...] -- [ARGS...]: a fresh app, loaded and idle.
 start() {
-    local envs=()
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
-    [ "${1:-}" = -- ] && shift
-    # A new server (socket) per app: reusing a socket right after
-    # kill-server races with the old server's exit.
-    T kill-server 2>/dev/null
-    starts=$((starts + 1)); SOCK="$SOCK_BASE-$starts"
-    # The environment goes through env(1): tmux's own -e is avoided (tmux
-    # 3.3a's server dies on some of them, e.g. -e LC_ALL=...).
-    T new-session -d -s app -x 100 -y 30 "exec $(printf '%q ' env -u NO_COLOR -u BC_FAKE_ENGINE \
-        LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=tmux-256color HOME="$WORK/home" \
-        XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" \
-        XDG_CONFIG_HOME="$WORK/config" BC_SOURCE_DIR="$SRC" \
-        BC_FAKE_LOAD_MS=50 BC_FAKE_DELAY_MS=4 INPUTRC=/dev/null "${envs[@]}" "$BIN" -m fake "$@")"
-    T set-option -t app remain-on-exit on >/dev/null
+    start_app "$@"
     wait_for "idle" 30   # generous: a loaded CI machine starts slowly
 }
-sessions_dir() { echo "$WORK/data/baichuan-chat/sessions"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 mkdir -p "$WORK/home" "$WORK/config/baichuan-chat"
 # The layout checks below assume the full width for the transcript.

@@ -36,23 +36,8 @@ section() { printf '# %s (at %s s)\n' "$1" "$(awk -v a="$T0" -v b="$(date +%s.%N
 type_line() { T send-keys -t app -l "$1"; T send-keys -t app Enter; }
 idle() { wait_for "│ idle" "${1:-10}"; }
 
-# start [ENV=VALUE ...] -- [ARGS...]: a fresh app (fake engine unless -m is given).
-start() {
-    local envs=()
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
-    [ "${1:-}" = -- ] && shift
-    T kill-server 2>/dev/null
-    starts=$((starts + 1)); SOCK="$SOCK_BASE-$starts"
-    T new-session -d -s app -x 100 -y 30 "exec $(printf '%q ' env -u NO_COLOR -u BC_FAKE_ENGINE \
-        LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=tmux-256color HOME="$WORK/home" \
-        XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" \
-        XDG_CONFIG_HOME="$WORK/config" BC_SOURCE_DIR="$SRC" \
-        BC_FAKE_LOAD_MS=50 BC_FAKE_DELAY_MS=4 INPUTRC=/dev/null "${envs[@]}" "$BIN" -m fake "$@")"
-    if ! T set-option -t app remain-on-exit on >/dev/null 2>&1; then
-        echo "Bail out! tmux cannot start a server"; exit 1
-    fi
-}
-sessions_dir() { echo "$WORK/data/baichuan-chat/sessions"; }
+# start [ENV=VALUE ...] -- [ARGS...]: a fresh app (tmux_lib.sh), not waited for.
+start() { start_app "$@"; }
 mkdir -p "$WORK/home" "$WORK/config/baichuan-chat"
 printf 'ui:\n  history_pane: false\n' > "$WORK/config/baichuan-chat/config.yaml"
 
