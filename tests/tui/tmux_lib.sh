@@ -1,6 +1,6 @@
 # Shared by the tmux suites (sourced): TAP output, screen polling, starting the
-# app. The
-# caller defines T (tmux on its private socket) and runs the app in window "app".
+# app. The caller defines T (tmux on its private socket); the app runs in
+# window "app".
 # Every wait polls until a match or a deadline; nothing sleeps to "let things happen".
 n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
