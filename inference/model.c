@@ -158,13 +158,22 @@ static float *lm_head_row_scales(load_state *ls, const bc_tensor *t, int64_t row
     return scale;
 }
 
+/* A weight tensor; the token embedding (table) where the backend keeps
+ * such tables (backend.h, table_new). */
+static bc_btensor *new_weight(bc_backend *be, int64_t rows, int64_t cols, bc_store store,
+                              bool table, bc_error *err) {
+    if (table && be->iface->table_new) return be->iface->table_new(be, rows, cols, store, err);
+    return be->iface->tensor_new(be, rows, cols, store, true, err);
+}
+
 /* Creates a backend tensor for checkpoint tensor `name` and converts it. */
 static int load_weight(load_state *ls, const char *name, int64_t rows, int64_t cols,
                        bool vector, bc_store store, bool norm_rows, bc_btensor **out,
                        bc_error *err) {
     bc_backend *be = ls->m->be;
+    bool table = !strcmp(name, "model.embed_tokens.weight");
     if (!ls->ck) {   /* synthetic model: the caller fills every weight */
-        bc_btensor *t = be->iface->tensor_new(be, rows, cols, store, true, err);
+        bc_btensor *t = new_weight(be, rows, cols, store, table, err);
         if (!t) return bc_error_prefix(err, "tensor %s", name);
         *out = t;
         return ls->fill(ls->fill_user, be, t, vector, err) ? bc_error_prefix(err, "tensor %s", name)
@@ -173,7 +182,7 @@ static int load_weight(load_state *ls, const char *name, int64_t rows, int64_t c
     const bc_tensor *src;
     if (find_checked(ls->ck, name, vector ? rows * cols : rows, vector ? 0 : cols, &src, err))
         return -1;
-    bc_btensor *t = be->iface->tensor_new(be, rows, cols, store, true, err);
+    bc_btensor *t = new_weight(be, rows, cols, store, table, err);
     if (!t) return bc_error_prefix(err, "tensor %s", name);
     *out = t;
     float *scale = NULL;

@@ -149,9 +149,45 @@ static bc_btensor *cuda_tensor_new(bc_backend *be, int64_t rows, int64_t cols, b
     return t;
 }
 
+/* The token embedding in mapped pinned host memory: the embed kernel reads
+ * its one row per token over the bus (8 KiB for 7B in f16, microseconds),
+ * and the GPU keeps the 1 GiB (7B) / 1.3 GiB (13B) the table would take.
+ * $BC_CUDA_HOST_EMBED=0, or pinned memory running out, keeps it on the GPU. */
+static bc_btensor *cuda_table_new(bc_backend *be, int64_t rows, int64_t cols, bc_store store,
+                                  bc_error *err) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c->host_tables || bc_cuda_store_quantized(store) || rows <= 0 || cols <= 0 ||
+        rows > INT64_MAX / cols || rows * cols > INT64_MAX / 4 || store >= BC_STORE_COUNT)
+        return cuda_tensor_new(be, rows, cols, store, true, err);
+    if (c->failed) { bc_errorf(err, "%s", c->failure); return NULL; }
+    bc_btensor *t = (bc_btensor *)calloc(1, sizeof *t);
+    if (!t) { bc_errorf(err, "cuda backend: out of host memory"); return NULL; }
+    t->rows = rows; t->cols = cols; t->store = store; t->weight = true;
+    t->bytes = (size_t)(rows * cols) * bc_cuda_store_size(store);
+    void *h = NULL;
+    cudaError_t e = cudaHostAlloc(&h, t->bytes, cudaHostAllocMapped | cudaHostAllocPortable);
+    if (e == cudaSuccess) e = cudaHostGetDevicePointer(&t->d, h, 0);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (h) cudaFreeHost(h);
+        free(t);
+        return cuda_tensor_new(be, rows, cols, store, true, err);   /* on the GPU then */
+    }
+    t->host = h;
+    memset(h, 0, t->bytes);   /* zero-filled, as tensor_new promises */
+    c->host_table_bytes += t->bytes;
+    return t;
+}
+
 static void cuda_tensor_free(bc_backend *be, bc_btensor *t) {
     if (!t) return;
     cuda_ctx *c = cuda_ctx_of(be);
+    if (t->host) {
+        c->host_table_bytes -= t->bytes;
+        cudaFreeHost(t->host);
+        free(t);
+        return;
+    }
     if (t->weight) c->weight_bytes -= t->bytes; else c->other_bytes -= t->bytes;
     cudaFree(t->d);   /* errors here are consequences of earlier ones */
     free(t);
@@ -178,7 +214,8 @@ static void cuda_tensor_set(bc_backend *be, bc_btensor *t, int64_t row0, int64_t
         return;
     }
     size_t off = (size_t)(row0 * t->cols) * 4, bytes = (size_t)(nrows * t->cols) * 4;
-    if (CUDA_OK(c, cudaMemcpyAsync((char *)t->d + off, src, bytes, cudaMemcpyHostToDevice,
+    if (CUDA_OK(c, cudaMemcpyAsync((char *)t->d + off, src, bytes,
+                                   t->host ? cudaMemcpyDefault : cudaMemcpyHostToDevice,
                                    c->stream)))
         CUDA_OK(c, cudaStreamSynchronize(c->stream));
 }
@@ -194,7 +231,8 @@ static void cuda_tensor_get(bc_backend *be, const bc_btensor *t, int64_t row0, i
         return;
     }
     size_t off = (size_t)(row0 * t->cols) * 4, bytes = (size_t)(nrows * t->cols) * 4;
-    if (CUDA_OK(c, cudaMemcpyAsync(dst, (const char *)t->d + off, bytes, cudaMemcpyDeviceToHost,
+    if (CUDA_OK(c, cudaMemcpyAsync(dst, (const char *)t->d + off, bytes,
+                                   t->host ? cudaMemcpyDefault : cudaMemcpyDeviceToHost,
                                    c->stream)))
         CUDA_OK(c, cudaStreamSynchronize(c->stream));
 }
@@ -337,6 +375,7 @@ static const bc_backend_iface cuda_iface = {
     .synchronize = cuda_synchronize,
     .kv_store = cuda_kv_store,
     .status = cuda_status,
+    .table_new = cuda_table_new,
     .step_begin = cuda_step_begin,
     .step_end = cuda_step_end,
     .step_forget = cuda_step_forget,
@@ -408,6 +447,8 @@ BC_EXPORT int bc_cuda_module_backend_new(const bc_backend_params *p, bc_backend 
     const char *sync = getenv("BC_CUDA_SYNC");
     c->sync_each = sync && *sync && strcmp(sync, "0");
     /* a synchronize after each launch cannot be recorded */
+    const char *host_embed = getenv("BC_CUDA_HOST_EMBED");
+    c->host_tables = !(host_embed && strcmp(host_embed, "0") == 0);
     const char *graphs = getenv("BC_CUDA_GRAPHS");
     c->graphs = !c->sync_each && !(graphs && strcmp(graphs, "0") == 0);
     cudaError_t e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);

@@ -46,7 +46,10 @@ struct bc_btensor {
     bool weight;          /* counted as weight memory */
     size_t bytes;         /* bytes allocated at d (rows * cols * element size when not quantized) */
     void *d;              /* device memory, 256-byte aligned (cudaMalloc); NULL for a
-                             quantized tensor until it is loaded */
+                             quantized tensor until it is loaded; for a host table
+                             the device's view of mapped pinned host memory */
+    void *host;           /* a table kept in host memory (table_new): the pinned
+                             allocation that d maps; not counted as GPU memory */
     cuda_quant q;         /* INT8/NF4 stores only */
 };
 
@@ -67,7 +70,9 @@ typedef struct cuda_ctx {
     cudaStream_t stream;           /* every operation runs here, in order */
     cublasHandle_t blas;           /* bound to `stream` */
     bc_store store;                /* weight storage (F16 or BF16) */
-    uint64_t weight_bytes, other_bytes;
+    uint64_t weight_bytes, other_bytes;   /* GPU memory */
+    uint64_t host_table_bytes;     /* tables kept in mapped host memory (table_new) */
+    bool host_tables;              /* on unless $BC_CUDA_HOST_EMBED=0 */
     bool sync_each;                /* $BC_CUDA_SYNC=1: synchronize after each launch */
     bool failed;                   /* sticky: refuse all further work */
     char failure[BC_ERROR_MAX];    /* the first failure */

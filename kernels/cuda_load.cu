@@ -118,9 +118,10 @@ int bc_cuda_tensor_load(cuda_ctx *c, bc_btensor *t, const bc_tensor *src, const 
         if (row_scale) memcpy(host + scale_off, row_scale + r0, rows * sizeof(float));
         char *dst = (char *)t->d + (size_t)r0 * dst_row_bytes;
         if (direct) {
-            if (!CUDA_OK(c, cudaMemcpyAsync(dst, host, data_bytes, cudaMemcpyHostToDevice,
-                                            c->stream)))
-                break;
+            /* a host table's rows are host memory too: let unified
+             * addressing tell the copy's direction */
+            cudaMemcpyKind kind = t->host ? cudaMemcpyDefault : cudaMemcpyHostToDevice;
+            if (!CUDA_OK(c, cudaMemcpyAsync(dst, host, data_bytes, kind, c->stream))) break;
         } else {
             size_t up = row_scale ? scale_off + rows * sizeof(float) : data_bytes;
             if (!CUDA_OK(c, cudaMemcpyAsync(s->dev[slot], host, up, cudaMemcpyHostToDevice,

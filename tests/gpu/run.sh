@@ -159,6 +159,17 @@ for shape in 7b 13b; do
     done
 done
 
+# the embedding table on the GPU instead of in mapped host memory: decode
+# speed and GPU memory it costs (7B nf4, where the memory target is tight)
+if [ $(( $(date +%s) - T_START )) -lt 360 ]; then
+    BC_CUDA_HOST_EMBED=0 timeout 90 "$BUILD/tests/bench_cuda" 7b nf4 >/tmp/bc-bench.txt 2>&1
+    cat /tmp/bc-bench.txt >>"$LOG/bench.log"
+    r=$(grep '^RESULT' /tmp/bc-bench.txt | cut -d' ' -f4-)
+    row "bench 7b nf4, embedding on GPU" "${r:-FAILED (see bench.log)}"
+    mem=$(grep '^GPU memory' /tmp/bc-bench.txt | cut -d: -f2-)
+    [ -n "$mem" ] && row "  memory 7b nf4, embedding on GPU" "$mem"
+fi
+
 if python3 -c 'import torch, safetensors' 2>/dev/null && [ $(( $(date +%s) - T_START )) -lt 330 ]; then
     step "baichuan-chat bench --backend cuda (generated 1.3B checkpoint)"
     MODEL=/tmp/bc-bench-model

@@ -64,14 +64,14 @@ static float *read_logits(const char *dir, int k, size_t count) {
     return bc_read_f32_file(path, count);
 }
 
-/* The CPU backend wrapped in a backend that offers step_begin/step_end
- * (backend.h) the way the CUDA backend does, minus the replay: it cycles
+/* The CPU backend wrapped in a backend that offers step_begin/step_end and
+ * table_new (backend.h) the way the CUDA backend does, minus the replay: it cycles
  * through "run directly", "recording that succeeds" and "recording that
  * fails" (the model must then issue the step again). The greedy tokens must
  * not change, and the protocol must be kept. */
 static bc_backend_iface stepping_iface;
 static struct {
-    int begins, ends, forgets, bad;
+    int begins, ends, forgets, bad, tables;
     bool recording;
     const void *key;
 } steps;
@@ -98,11 +98,20 @@ static void stepping_forget(bc_backend *be, const void *key) {
     steps.forgets++;
 }
 
+/* table_new as a backend with its own memory offers it: only the token
+ * embedding may come here (counted), and it must work as a plain weight. */
+static bc_btensor *stepping_table_new(bc_backend *be, int64_t rows, int64_t cols, bc_store store,
+                                      bc_error *err) {
+    steps.tables++;
+    return be->iface->tensor_new(be, rows, cols, store, true, err);
+}
+
 static void make_stepping(bc_backend *be) {
     stepping_iface = *be->iface;
     stepping_iface.step_begin = stepping_begin;
     stepping_iface.step_end = stepping_end;
     stepping_iface.step_forget = stepping_forget;
+    stepping_iface.table_new = stepping_table_new;
     be->iface = &stepping_iface;
     memset(&steps, 0, sizeof steps);
 }
@@ -117,14 +126,14 @@ static void check_fixture(const char *dir, const char *name, bc_store store, boo
     expected e;
     bc_backend_params bp = {2, store};
     int ok = !bc_model_config_load(dir, &cfg, &gen, &err) && !bc_checkpoint_open_dir(dir, &ck, &err) &&
-             !bc_backend_cpu_new(&bp, &be, &err) &&
-             !bc_model_load(&cfg, ck, be, NULL, NULL, NULL, &m, &err) && !read_expected(dir, &e);
+             !bc_backend_cpu_new(&bp, &be, &err);
+    if (ok && stepping) make_stepping(be);
+    ok = ok && !bc_model_load(&cfg, ck, be, NULL, NULL, NULL, &m, &err) && !read_expected(dir, &e);
     char tag[48];
-    snprintf(tag, sizeof tag, "%s%s", bc_store_name(store), stepping ? ", step_begin/step_end" : "");
+    snprintf(tag, sizeof tag, "%s%s", bc_store_name(store), stepping ? ", stepping backend" : "");
     CHECK(ok, "%s (%s): loads (%s)", name, tag, err.msg);
     bc_checkpoint_close(ck);
     if (!ok) { if (be) be->iface->free(be); return; }
-    if (stepping) make_stepping(be);
     int V = cfg.vocab_size;
     bool exact_storage = store == BC_STORE_F32;
     double bound = exact_storage ? 1e-4 : 1e-2;
@@ -160,6 +169,9 @@ static void check_fixture(const char *dir, const char *name, bc_store store, boo
         free(got);
     }
     bc_model_free(m);
+    if (stepping)
+        CHECK(steps.tables == 1, "%s: the token embedding (only) is made with table_new (%d)",
+              name, steps.tables);
     if (stepping)
         CHECK(steps.begins > 3 && steps.bad == 0 && steps.forgets == 1 && !steps.recording,
               "%s: decode steps keep the step_begin/step_end protocol (%d steps, %d recordings "
