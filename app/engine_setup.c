@@ -69,7 +69,7 @@ int bc_app_open_engine(const bc_app_config *cfg, bc_engine **e, double *seconds)
     bc_engine_info info;
     bc_engine_get_info(*e, &info);
     if (info.is_demo)
-        fprintf(stderr, "baichuan-chat: note: this is the built-in DEMO model (tiny, random "
-                        "weights): its replies are noise. Use -m DIR for a real model.\n");
+        fprintf(stderr, "baichuan-chat: note: %s is a built-in DEMO model (random weights): its "
+                        "replies are noise. Use -m DIR for a real model.\n", info.model_name);
     return 0;
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "synthetic_model.h"
+
 #define MAX_ROOTS 5
 #define PATH_CAP 4096
 
@@ -177,7 +179,7 @@ static int resolve_hf_id(const char *spec, char **dir, bc_error *err) {
 int bc_model_resolve(const char *spec, char **dir, bc_error *err) {
     *dir = NULL;
     if (!spec || !*spec) return bc_errorf(err, "no model given (-m DIR|ORG/NAME|demo)");
-    if (strcmp(spec, "demo") == 0 || is_dir(spec)) {
+    if (strcmp(spec, "demo") == 0 || bc_synthetic_is_spec(spec) || is_dir(spec)) {
         *dir = strdup(spec);
         return *dir ? 0 : bc_errorf(err, "out of memory");
     }

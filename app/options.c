@@ -35,7 +35,8 @@ typedef struct opt_spec {
 
 static const opt_spec OPTIONS[] = {
     {OPT_MODEL, 'm', "model", "MODEL", ALL_MODES,
-     "model directory, Hugging Face id (from the local HF cache), preset name, or 'demo'"},
+     "model directory, Hugging Face id (from the local HF cache), preset name, 'demo', or "
+     "'synthetic:7b|13b' (real shapes, random weights: for bench)"},
     {OPT_BACKEND, 0, "backend", "auto|cpu|cuda", LOAD_MODES, "compute backend (default auto)"},
     {OPT_QUANT, 0, "quant", "auto|f32|bf16|f16|int8|nf4", LOAD_MODES, "weight storage format"},
     {OPT_CONFIG, 'c', "config", "FILE", ALL_MODES, "extra configuration file (YAML)"},

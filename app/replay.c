@@ -546,7 +546,7 @@ static int first_load(runner *R, bc_error *err) {
     char now[400];
     describe_loaded(R, now, sizeof now);
     logf_(R, "loaded %s (%.1f MB of weights) in %.2f s%s\n", now, (double)R->info.weight_bytes / 1e6,
-          bc_app_now() - t0, R->info.is_demo ? " — the built-in DEMO model: its replies are noise" : "");
+          bc_app_now() - t0, R->info.is_demo ? " — a built-in DEMO model (random weights): its replies are noise" : "");
     R->r->weight_bytes = R->info.weight_bytes;
     return 0;
 }

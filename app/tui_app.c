@@ -359,9 +359,9 @@ static void handle_event(bc_tui *t, bc_event *ev) {
             /* Say it plainly, once per load: the demo's replies are noise. */
             if (ev->info.is_demo)
                 bc_tui_info(t, BC_MSG_INFO,
-                            "This is the built-in DEMO model: tiny, with random weights, so its "
-                            "replies are noise. Use /model DIR (or -m DIR) for a real Baichuan2 "
-                            "checkpoint.");
+                            "%s is a built-in DEMO model with random weights, so its replies "
+                            "are noise. Use /model DIR (or -m DIR) for a real Baichuan2 "
+                            "checkpoint.", ev->info.model_name);
         }
         break;
     case BC_EV_UNLOADED:

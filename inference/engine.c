@@ -16,6 +16,7 @@
 #include "chat_template.h"
 #include "checkpoint.h"
 #include "demo_model.h"
+#include "synthetic_model.h"
 #include "model.h"
 #include "model_config.h"
 #include "quant_ckpt.h"
@@ -79,15 +80,19 @@ static const char *base_name(const char *path) {
     return buf;
 }
 
-/* Tokenizer, config and checkpoint of a directory, or of the demo. */
+/* Tokenizer, config and checkpoint of a directory, or of the demo; a
+ * synthetic model has no checkpoint (*ck stays NULL: its weights are made
+ * on the backend). */
 static int open_sources(bc_engine *e, const char *model, bc_checkpoint **ck, bc_error *err) {
-    if (!strcmp(model, "demo")) {
+    bool synthetic = bc_synthetic_is_spec(model);
+    if (!strcmp(model, "demo") || synthetic) {
         size_t len;
         const unsigned char *data = bc_demo_tokenizer_data(&len);
-        if (!data) return bc_errorf(err, "demo: this build has no embedded demo tokenizer");
+        if (!data) return bc_errorf(err, "%s: this build has no embedded demo tokenizer", model);
         if (bc_tokenizer_load_memory(data, len, "demo tokenizer", &e->tok, err)) return -1;
         e->is_demo = true;
-        snprintf(e->name, sizeof e->name, "demo");
+        snprintf(e->name, sizeof e->name, "%s", model);
+        if (synthetic) return bc_synthetic_config(model, &e->cfg, &e->gen, err);
         return bc_demo_model_build(bc_tokenizer_vocab_size(e->tok), &e->cfg, &e->gen, ck, err);
     }
     if (bc_model_config_load(model, &e->cfg, &e->gen, err)) return -1;
@@ -123,7 +128,11 @@ int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
      * (1B bf16 model, 2 cores: 64 rows 28 GFLOP/s, 512 rows ~100). */
     bool cuda = !rc && !strcmp(e->be->iface->name(e->be), "cuda");
     bc_model_params mp = {.max_batch = cuda ? 256 : BC_CPU_PREFILL_BATCH};
-    if (!rc) rc = bc_model_load(&e->cfg, ck, e->be, &mp, relay_progress, &relay, &e->model, err);
+    bc_synthetic_fill_state fill = {0};
+    if (!rc && !ck)
+        rc = bc_model_new_synthetic(&e->cfg, e->be, &mp, bc_synthetic_fill, &fill, &e->model, err);
+    else if (!rc)
+        rc = bc_model_load(&e->cfg, ck, e->be, &mp, relay_progress, &relay, &e->model, err);
     bc_checkpoint_close(ck);   /* the weights now live in the backend */
     if (!rc) {
         e->ctx = bc_model_ctx(e->model);

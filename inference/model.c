@@ -176,8 +176,8 @@ static int load_weight(load_state *ls, const char *name, int64_t rows, int64_t c
         bc_btensor *t = new_weight(be, rows, cols, store, table, err);
         if (!t) return bc_error_prefix(err, "tensor %s", name);
         *out = t;
-        return ls->fill(ls->fill_user, be, t, vector, err) ? bc_error_prefix(err, "tensor %s", name)
-                                                           : 0;
+        return ls->fill(ls->fill_user, be, t, rows, cols, vector, err)
+                   ? bc_error_prefix(err, "tensor %s", name) : 0;
     }
     const bc_tensor *src;
     if (find_checked(ls->ck, name, vector ? rows * cols : rows, vector ? 0 : cols, &src, err))

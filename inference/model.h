@@ -49,10 +49,11 @@ int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backen
 
 /* A model of cfg's shapes whose weights are not read from a checkpoint but
  * made by fill (random values generated on the device, say): benchmarks of
- * the real 7B/13B shapes without a 15 GB file. fill gets each weight tensor
- * right after it is created; `norm` is true for the RMSNorm vectors. */
-typedef int (*bc_model_fill_fn)(void *user, bc_backend *be, bc_btensor *t, bool norm,
-                                bc_error *err);
+ * the real 7B/13B shapes without a 15 GB file (synthetic_model.h). fill gets
+ * each weight tensor, [rows, cols], right after it is created; `norm` is true
+ * for the RMSNorm vectors ([1, hidden]). */
+typedef int (*bc_model_fill_fn)(void *user, bc_backend *be, bc_btensor *t, int64_t rows,
+                                int64_t cols, bool norm, bc_error *err);
 int bc_model_new_synthetic(const bc_model_config *cfg, bc_backend *be,
                            const bc_model_params *params, bc_model_fill_fn fill, void *fill_user,
                            bc_model **out, bc_error *err);

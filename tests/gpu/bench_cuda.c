@@ -17,9 +17,11 @@
 #include <time.h>
 
 #include "backend.h"
+#include "bc_compare.h"
 #include "backend_loader.h"
 #include "model.h"
 #include "model_config.h"
+#include "synthetic_model.h"
 
 enum { PROMPT = 512, DECODE = 128, LONG_CTX = 4096 };
 
@@ -29,29 +31,13 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-typedef struct fill_state { uint64_t seed; } fill_state;
-
-/* Weights uniform in +-sqrt(3/cols) (unit-variance outputs); norms 1. */
-static int fill(void *user, bc_backend *be, bc_btensor *t, bool norm, bc_error *err) {
-    fill_state *f = user;
-    if (norm) return bc_cuda_fill_uniform(be, t, 0, 1.0f, 1.0f, err);
-    float a = 0.03f;   /* ~ sqrt(3 / 4096): keeps activations finite through 40 layers */
-    return bc_cuda_fill_uniform(be, t, ++f->seed, -a, a, err);
-}
-
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) if (v[i] > v[best]) best = i;
-    return best;
-}
-
 /* DECODE greedy steps from position pos; tokens/s. */
 static double decode_run(bc_model *m, int pos, float *logits, int V, bc_error *err) {
     int32_t id = 5;
     double t0 = now();
     for (int i = 0; i < DECODE; i++) {
         if (bc_model_forward(m, &id, 1, pos + i, false, logits, err)) return -1.0;
-        id = argmax(logits, V);
+        id = bc_argmax(logits, V);
     }
     return DECODE / (now() - t0);
 }
@@ -59,22 +45,16 @@ static double decode_run(bc_model *m, int pos, float *logits, int V, bc_error *e
 int main(int argc, char **argv) {
     const char *shape = argc > 1 ? argv[1] : "7b";
     const char *quant = argc > 2 ? argv[2] : "f16";
+    /* the shapes and random weights of `-m synthetic:7b|13b` (synthetic_model.h) */
     bc_model_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    if (!strcmp(shape, "7b")) {
-        cfg.hidden_size = 4096; cfg.intermediate_size = 11008; cfg.num_hidden_layers = 32;
-        cfg.num_attention_heads = 32; cfg.position = BC_POS_ROPE;
-    } else if (!strcmp(shape, "13b")) {
-        cfg.hidden_size = 5120; cfg.intermediate_size = 13696; cfg.num_hidden_layers = 40;
-        cfg.num_attention_heads = 40; cfg.position = BC_POS_ALIBI;
-    } else {
+    bc_generation_config gen;
+    bc_error err = {{0}};
+    char spec[64];
+    snprintf(spec, sizeof spec, "synthetic:%s", shape);
+    if ((strcmp(shape, "7b") && strcmp(shape, "13b")) || bc_synthetic_config(spec, &cfg, &gen, &err)) {
         fprintf(stderr, "usage: bench_cuda 7b|13b [f16|bf16|int8|nf4]\n");
         return 2;
     }
-    cfg.vocab_size = 125696;
-    cfg.model_max_length = cfg.max_position_embeddings = LONG_CTX;
-    cfg.rms_norm_eps = 1e-6f;
-    bc_error err = {{0}};
     bc_cuda_probe_info info;
     if (bc_cuda_probe(&info, &err)) {
         printf("skipped: %s\n", err.msg);
@@ -92,11 +72,11 @@ int main(int argc, char **argv) {
     }
     bc_backend *be = NULL;
     bc_model *m = NULL;
-    fill_state fs = {1};
+    bc_synthetic_fill_state fs = {1};
     bc_model_params mp = {.ctx = LONG_CTX, .max_batch = 256};
     double t0 = now();
     if (bc_backend_cuda_new(&bp, &be, &err) ||
-        bc_model_new_synthetic(&cfg, be, &mp, fill, &fs, &m, &err)) {
+        bc_model_new_synthetic(&cfg, be, &mp, bc_synthetic_fill, &fs, &m, &err)) {
         fprintf(stderr, "bench_cuda: %s\n", err.msg);
         return 1;
     }

@@ -159,6 +159,13 @@ for shape in 7b 13b; do
     done
 done
 
+# the application's own bench on the 7B shapes (engine, sampler, graphs)
+if [ $(( $(date +%s) - T_START )) -lt 330 ]; then
+    step "baichuan-chat bench -m synthetic:7b --backend cuda"
+    timeout 90 "$BUILD/baichuan-chat" bench -m synthetic:7b --backend cuda 2>&1 | tee "$LOG/bench_app_synth.log"
+    row "app bench synthetic:7b (cuda f16)" "$(grep -E '^(load|decode):' "$LOG/bench_app_synth.log" | tr -s ' ' | tr '\n' ' ')"
+fi
+
 # the embedding table on the GPU instead of in mapped host memory: decode
 # speed and GPU memory it costs (7B nf4, where the memory target is tight)
 if [ $(( $(date +%s) - T_START )) -lt 360 ]; then

@@ -44,5 +44,16 @@ done
 "$bin" bench -m demo >"$tmp/b" 2>/dev/null; rc=$?
 check "bench on demo exits 0 and reports decode speed" '[ $rc = 0 ] && grep -q "decode:.*tok/s" "$tmp/b"'
 
+# synthetic models: the real vocabulary and layer shapes, random weights
+"$bin" bench -m synthetic:tiny --quant int8 -t 1 >"$tmp/s" 2>"$tmp/se"; rc=$?
+check "bench on synthetic:tiny (int8) exits 0 and reports decode speed" \
+  '[ $rc = 0 ] && grep -q "decode:.*tok/s" "$tmp/s" && grep -q "weights int8" "$tmp/s"'
+check "bench on synthetic:tiny: shapes of a Baichuan2 vocabulary (125696)" \
+  'grep -q "synthetic:tiny .*vocab 125696" "$tmp/s"'
+check "a synthetic model says its replies are noise" 'grep -q "random weights" "$tmp/se"'
+"$bin" run -m synthetic:70b "hi" >/dev/null 2>"$tmp/se"; rc=$?
+check "an unknown synthetic size: exit 1 naming the known ones" \
+  '[ $rc = 1 ] && grep -q "synthetic:7b, synthetic:13b" "$tmp/se"'
+
 echo "1..$n"
 [ $fail = 0 ]
