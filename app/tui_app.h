@@ -67,9 +67,15 @@ typedef struct bc_tui {
     bool message_is_error;
     double last_interrupt;                        /* seconds, for double Ctrl-C */
     bc_session_entry *entries;
-    size_t n_entries, selected;
-    bc_view_item *items;
-    char **item_details;
+    size_t n_entries;
+    char **item_details;                          /* [n_entries] "date · model" */
+    /* The pane shows the entries whose title or details contain the filter
+     * (case-insensitively): items[i] is entries[item_entry[i]]. */
+    bc_view_item *items;                          /* [n_items] */
+    size_t *item_entry;                           /* [n_items] */
+    size_t n_items, selected;                     /* selected indexes items */
+    char pane_filter[96];
+    bool pane_filtering;                          /* '/' typed: keys go to the filter */
     bool confirm_delete;
     char *rename_target;                          /* path for /rename from the pane */
     bc_keyparser pane_keys;                       /* the pane's key decoder */
@@ -85,6 +91,9 @@ void bc_tui_cancel(bc_tui *t);
 void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *quant);
 void bc_tui_save(bc_tui *t);
 void bc_tui_refresh_history(bc_tui *t);
+void bc_tui_filter_history(bc_tui *t);   /* items from entries and pane_filter */
+/* The entry of the selected pane item, or NULL when there is none. */
+const bc_session_entry *bc_tui_selected_entry(const bc_tui *t);
 void bc_tui_open_session(bc_tui *t, bc_session *s);
 void bc_tui_update_sampling(bc_tui *t);
 

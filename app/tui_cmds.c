@@ -24,7 +24,8 @@ const char *const *bc_tui_help_lines(size_t *n) {
             "  Ctrl-D, /quit  quit            Tab     history pane / input",
             "  PgUp PgDn      scroll          Home End (empty line) top / bottom",
             "  Up, Ctrl-R     input history   F1, /help  this help",
-            "  History pane:  Up/Down select, Enter open, n new, r rename, d delete",
+            "  History pane:  Up/Down select, Enter open, n new, r rename, d delete,",
+            "                 / find by title (Enter keeps it, Esc shows all)",
             "Commands",
         };
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -273,34 +274,68 @@ void bc_tui_command(bc_tui *t, const char *line) {
 /* ---- history pane keys --------------------------------------------------- */
 
 static void open_selected(bc_tui *t) {
-    if (t->selected >= t->n_entries) return;
+    const bc_session_entry *e = bc_tui_selected_entry(t);
+    if (!e) return;
     bc_session *s;
     bc_error err;
     bc_error_clear(&err);
-    if (bc_session_load(t->entries[t->selected].path, &s, &err) != 0) {
+    char *title = strdup(e->title);
+    if (bc_session_load(e->path, &s, &err) != 0) {
         bc_tui_status(t, true, "%s", err.msg);
+        free(title);
         return;
     }
-    bc_tui_open_session(t, s);
+    bc_tui_open_session(t, s);   /* refreshes the listing: e is gone */
     t->focus_history = false;
-    bc_tui_status(t, false, "opened %s", t->entries[t->selected < t->n_entries ? t->selected : 0].title);
+    bc_tui_status(t, false, "opened %s", title ? title : "the conversation");
+    free(title);
+}
+
+/* The pane's filter while it is typed ('/'): printable bytes (UTF-8
+ * included) add to it, Backspace takes off the last character, Enter keeps
+ * it, Esc drops it. The list narrows as it is typed. */
+static void filter_key(bc_tui *t, bc_key key) {
+    size_t len = strlen(t->pane_filter);
+    unsigned char k = key.kind == BC_KEY_CHAR ? key.ch : 0;
+    if (key.kind == BC_KEY_ESC || k == 0x1b || k == 0x03) {
+        t->pane_filter[0] = '\0';
+        t->pane_filtering = false;
+    } else if (k == '\r' || k == '\n' || k == '\t') {
+        t->pane_filtering = false;
+    } else if (k == 0x7f || k == 0x08) {
+        while (len > 0 && ((unsigned char)t->pane_filter[len - 1] & 0xC0) == 0x80) len--;
+        if (len > 0) len--;
+        t->pane_filter[len] = '\0';
+    } else if (key.kind == BC_KEY_CHAR && k >= 0x20 && len + 1 < sizeof t->pane_filter) {
+        t->pane_filter[len] = (char)k;
+        t->pane_filter[len + 1] = '\0';
+    } else {
+        return;
+    }
+    bc_tui_filter_history(t);
 }
 
 static void pane_key(void *user, bc_key key) {
     bc_tui *t = user;
     t->dirty = true;
+    if (t->pane_filtering) {
+        filter_key(t, key);
+        return;
+    }
     unsigned char k = key.kind == BC_KEY_CHAR ? key.ch : 0;
+    const bc_session_entry *sel = bc_tui_selected_entry(t);
     if (t->confirm_delete) {
         t->confirm_delete = false;
-        if ((k == 'y' || k == 'Y') && t->selected < t->n_entries) {
-            const char *p = t->entries[t->selected].path;
-            if (!strcmp(p, t->session->path)) {
+        char *p = (k == 'y' || k == 'Y') && sel ? strdup(sel->path) : NULL;
+        if (p) {
+            if (!strcmp(p, t->session->path)) {   /* deleting the open one: start anew */
                 bc_error err;
                 bc_session *ns = bc_session_new(t->sessions_dir, &err);
                 if (ns) bc_tui_open_session(t, ns);
             }
             if (unlink(p) == 0) bc_tui_status(t, false, "deleted");
             else bc_tui_status(t, true, "cannot delete %s", p);
+            free(p);
             bc_tui_refresh_history(t);
         } else {
             bc_tui_status(t, false, "not deleted");
@@ -311,31 +346,40 @@ static void pane_key(void *user, bc_key key) {
     case BC_KEY_UP: k = 'k'; break;
     case BC_KEY_DOWN: k = 'j'; break;
     case BC_KEY_HOME: t->selected = 0; return;
-    case BC_KEY_END: t->selected = t->n_entries ? t->n_entries - 1 : 0; return;
+    case BC_KEY_END: t->selected = t->n_items ? t->n_items - 1 : 0; return;
     case BC_KEY_DELETE: k = 'd'; break;
     case BC_KEY_ESC: k = 0x1b; break;
     case BC_KEY_CHAR: break;
     default: return;
     }
-    if (k == '\t' || k == 0x1b || k == 'q' || k == 0x03) t->focus_history = false;
-    else if (k == 'k' && t->selected > 0) t->selected--;
-    else if (k == 'j' && t->selected + 1 < t->n_entries) t->selected++;
-    else if (k == '\r' || k == '\n') open_selected(t);
-    else if (k == 'n') {
+    if (k == 0x1b && t->pane_filter[0]) {   /* Esc first drops a filter */
+        t->pane_filter[0] = '\0';
+        bc_tui_filter_history(t);
+    } else if (k == '\t' || k == 0x1b || k == 'q' || k == 0x03) {
+        t->focus_history = false;
+    } else if (k == '/') {
+        t->pane_filtering = true;
+    } else if (k == 'k' && t->selected > 0) {
+        t->selected--;
+    } else if (k == 'j' && t->selected + 1 < t->n_items) {
+        t->selected++;
+    } else if (k == '\r' || k == '\n') {
+        open_selected(t);
+    } else if (k == 'n') {
         bc_error err;
         bc_session *ns = bc_session_new(t->sessions_dir, &err);
         if (ns) bc_tui_open_session(t, ns);
         t->focus_history = false;
-    } else if (k == 'r' && t->selected < t->n_entries) {
+    } else if (k == 'r' && sel) {
         free(t->rename_target);
-        t->rename_target = strdup(t->entries[t->selected].path);
+        t->rename_target = strdup(sel->path);
         char line[600];
-        snprintf(line, sizeof line, "/rename %s", t->entries[t->selected].title);
+        snprintf(line, sizeof line, "/rename %s", sel->title);
         bc_input_set_text(line);
         t->focus_history = false;
-    } else if (k == 'd' && t->selected < t->n_entries) {
+    } else if (k == 'd' && sel) {
         t->confirm_delete = true;
-        bc_tui_status(t, true, "delete “%s”? y/n", t->entries[t->selected].title);
+        bc_tui_status(t, true, "delete “%s”? y/n", sel->title);
     }
 }
 

@@ -93,7 +93,15 @@ static void draw_history(bc_view_state *v, int width, int height) {
     }
     attrset(bc_theme_attr(v->theme, v->focus_history ? BC_STYLE_SELECTED : BC_STYLE_PANE));
     fill(0, 0, width);
-    put_utf8(0, 1, v->focus_history ? "Conversations (Tab: back)" : "Conversations (Tab)", width - 1);
+    char head[160];
+    if (v->filtering)
+        snprintf(head, sizeof head, "Find: %s_", v->filter ? v->filter : "");
+    else if (v->filter && v->filter[0])
+        snprintf(head, sizeof head, "“%s” (Esc: all)", v->filter);
+    else
+        snprintf(head, sizeof head, "%s", v->focus_history ? "Conversations (Tab: back)"
+                                                           : "Conversations (Tab)");
+    put_utf8(0, 1, head, width - 1);
     /* Two rows per item; keep the selection visible. */
     int per_page = (height - 1) / 2;
     size_t first = 0;
@@ -111,7 +119,8 @@ static void draw_history(bc_view_state *v, int width, int height) {
     }
     if (v->n_items == 0) {
         attrset(bc_theme_attr(v->theme, BC_STYLE_SYSTEM));
-        put_utf8(2, 1, "(no saved conversations)", width - 1);
+        put_utf8(2, 1, v->filter && v->filter[0] ? "(none match)" : "(no saved conversations)",
+                 width - 1);
     }
     attrset(A_NORMAL);
 }

@@ -26,6 +26,8 @@ typedef struct bc_view_state {
     bool show_history, focus_history;
     const bc_view_item *items;
     size_t n_items, selected;
+    const char *filter;          /* the pane's filter text ("" = none) */
+    bool filtering;              /* the filter is being typed */
     /* status bar */
     const char *model, *backend, *quant;
     bc_view_mode mode;

@@ -159,6 +159,23 @@ T send-keys -t app C-g C-u Tab
 wait_for "Conversations (Tab: back)" 5
 T send-keys -t app Enter
 check "Enter opens it" "wait_for 'opened a very memorable topic' 5 && wait_for 'Echo: a very memorable topic' 5"
+# '/' in the pane finds conversations by title (case-insensitive); Esc shows all again
+T send-keys -t app Tab
+wait_for "Conversations (Tab: back)" 5
+T send-keys -t app -l "/MEMOR"
+check "'/' filters the pane as it is typed" \
+      "wait_for 'Find: MEMOR_' 5 && wait_for 'a very memorable topic' 5 && wait_gone 'FAKE_LONG resize' 5"
+T send-keys -t app BSpace BSpace BSpace BSpace BSpace; T send-keys -t app -l "nothing like it"
+check "no match says so" "wait_for '(none match)' 5"
+T send-keys -t app BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace
+check "Backspace takes the filter back to nothing" "wait_for 'Find: _' 5 && wait_for 'FAKE_LONG resize' 5"
+T send-keys -t app -l "memorable"
+T send-keys -t app Enter
+check "Enter keeps the filter" "wait_for '“memorable” (Esc: all)' 5"
+T send-keys -t app Escape
+check "Esc drops the filter" "wait_for 'Conversations (Tab: back)' 5 && wait_for 'FAKE_LONG resize' 5"
+T send-keys -t app Tab
+wait_for "Conversations (Tab)" 5
 
 # 8. kill -9 mid-reply loses no completed message.
 start -- || true
