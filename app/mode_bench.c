@@ -262,6 +262,9 @@ int bc_mode_bench(const bc_options *o) {
     printf("bytes per token:  %.1f MB vs %.1f MB in f32 = %.2fx fewer (the most decode can gain "
            "over f32 at equal bandwidth); lm_head is %.0f MB of it\n",
            step_bytes / 1e6, f32_step / 1e6, f32_step / step_bytes, lm_head_bytes / 1e6);
+    char notes[512];
+    bc_engine_describe_backend(e, notes, sizeof notes);
+    if (notes[0]) printf("backend notes:    %s\n", notes);
     printf("memory:           peak RSS %.0f MiB; weights %.0f MiB + KV cache in use %.0f MiB = "
            "%.0f MiB; peak / that = %.2f\n",
            rss, weights_mib, kv_mib, weights_mib + kv_mib, rss / (weights_mib + kv_mib));

@@ -48,7 +48,9 @@ int bc_store_parse(const char *name, bc_store *out);
 typedef void (*bc_load_progress_fn)(void *user, uint64_t tensor_bytes_done);
 
 typedef struct bc_backend_memory {
-    uint64_t weight_bytes;   /* bytes of weight tensors in backend storage */
+    uint64_t weight_bytes;   /* bytes of weight tensors in backend storage (host_weight_bytes
+                                included) */
+    uint64_t host_weight_bytes; /* of those, kept in host memory by a device backend (table_new) */
     uint64_t other_bytes;    /* activations, KV cache, tables, scratch */
     uint64_t free_bytes;     /* device memory still free (0 = unknown / host RAM) */
 } bc_backend_memory;
@@ -145,15 +147,19 @@ typedef struct bc_backend_iface {
      *     or run; issue the operations again, directly.
      * The caller reads the logits (tensor_get) before the next step, and
      * calls step_forget(key) before the tensors of key's step are freed. */
-    /* A [rows, cols] weight that only `embed` reads, one row per token (the
-     * token embedding): a backend with memory of its own may keep it in host
-     * memory, saving 1 GiB of GPU memory on 7B for a few microseconds per
-     * token (NULL: tensor_new). Loaded with tensor_load like any weight. */
-    bc_btensor *(*table_new)(bc_backend *be, int64_t rows, int64_t cols, bc_store store,
-                             bc_error *err);
     int (*step_begin)(bc_backend *be, const void *key, int32_t id, int pos);
     int (*step_end)(bc_backend *be);
     void (*step_forget)(bc_backend *be, const void *key);
+    /* A [rows, cols] weight that only `embed` reads, one row per token (the
+     * token embedding): a backend with memory of its own may keep it in host
+     * memory, saving 1 GiB of GPU memory on 7B for microseconds per token
+     * (NULL: tensor_new). Loaded with tensor_load like any weight. */
+    bc_btensor *(*table_new)(bc_backend *be, int64_t rows, int64_t cols, bc_store store,
+                             bc_error *err);
+    /* One line of what the backend did that the figures do not show (CUDA:
+     * graph recordings and replays, where the embedding lives), for
+     * benchmarks; NULL: nothing to say. New slots go after this one. */
+    void (*describe)(bc_backend *be, char *buf, size_t len);
 } bc_backend_iface;
 
 enum { BC_STEP_DIRECT = 0, BC_STEP_RECORDING = 1, BC_STEP_REPLAYED = 2 };

@@ -27,7 +27,9 @@
  * bc_cuda_module_backend_new, bc_cuda_module_copy_bandwidth,
  * bc_cuda_module_fill_uniform, bc_cuda_module_quant_download (types below). */
 
-#define BC_CUDA_ABI_VERSION 2   /* 2: int8/nf4 stores, quant_download */
+/* 2: int8/nf4 stores, quant_download; 3: step_begin/step_end/step_forget,
+ * table_new and describe in bc_backend_iface, host_weight_bytes */
+#define BC_CUDA_ABI_VERSION 3
 
 typedef struct bc_cuda_probe_info {
     int device_count;        /* CUDA devices visible (CUDA_VISIBLE_DEVICES applies) */

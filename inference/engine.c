@@ -176,6 +176,11 @@ void bc_engine_get_info(const bc_engine *e, bc_engine_info *info) {
     info->weight_bytes = mem.weight_bytes;
 }
 
+void bc_engine_describe_backend(const bc_engine *e, char *buf, size_t len) {
+    if (len) buf[0] = '\0';
+    if (e->be->iface->describe) e->be->iface->describe(e->be, buf, len);
+}
+
 const bc_tokenizer *bc_engine_tokenizer(const bc_engine *e) { return e->tok; }
 const bc_generation_config *bc_engine_generation_config(const bc_engine *e) { return &e->gen; }
 

@@ -68,6 +68,10 @@ typedef struct bc_engine_info {
 int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
                    bc_engine **out, bc_error *err);
 
+/* The backend's own notes for benchmarks (backend.h, describe); "" when it
+ * has none. */
+void bc_engine_describe_backend(const bc_engine *e, char *buf, size_t len);
+
 /* Runs one assistant turn: the prompt is Baichuan2's build_chat_input over
  * msgs (which end with a user message). */
 int bc_engine_chat(bc_engine *e, const bc_message *msgs, size_t n,

@@ -184,6 +184,8 @@ static void cuda_tensor_free(bc_backend *be, bc_btensor *t) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (t->host) {
         c->host_table_bytes -= t->bytes;
+        /* a load may still be writing it (tensor_load does not wait) */
+        if (!c->failed) cudaStreamSynchronize(c->stream);
         cudaFreeHost(t->host);
         free(t);
         return;
@@ -214,8 +216,12 @@ static void cuda_tensor_set(bc_backend *be, bc_btensor *t, int64_t row0, int64_t
         return;
     }
     size_t off = (size_t)(row0 * t->cols) * 4, bytes = (size_t)(nrows * t->cols) * 4;
-    if (CUDA_OK(c, cudaMemcpyAsync((char *)t->d + off, src, bytes,
-                                   t->host ? cudaMemcpyDefault : cudaMemcpyHostToDevice,
+    if (t->host) {   /* host memory: after the queued work that may use it */
+        if (CUDA_OK(c, cudaStreamSynchronize(c->stream)))
+            memcpy((char *)t->host + off, src, bytes);
+        return;
+    }
+    if (CUDA_OK(c, cudaMemcpyAsync((char *)t->d + off, src, bytes, cudaMemcpyHostToDevice,
                                    c->stream)))
         CUDA_OK(c, cudaStreamSynchronize(c->stream));
 }
@@ -231,8 +237,12 @@ static void cuda_tensor_get(bc_backend *be, const bc_btensor *t, int64_t row0, i
         return;
     }
     size_t off = (size_t)(row0 * t->cols) * 4, bytes = (size_t)(nrows * t->cols) * 4;
-    if (CUDA_OK(c, cudaMemcpyAsync(dst, (const char *)t->d + off, bytes,
-                                   t->host ? cudaMemcpyDefault : cudaMemcpyDeviceToHost,
+    if (t->host) {   /* host memory: once the queued work that writes it is done */
+        if (CUDA_OK(c, cudaStreamSynchronize(c->stream)))
+            memcpy(dst, (const char *)t->host + off, bytes);
+        return;
+    }
+    if (CUDA_OK(c, cudaMemcpyAsync(dst, (const char *)t->d + off, bytes, cudaMemcpyDeviceToHost,
                                    c->stream)))
         CUDA_OK(c, cudaStreamSynchronize(c->stream));
 }
@@ -305,6 +315,15 @@ static void cuda_step_forget(bc_backend *be, const void *key) {
     bc_cuda_step_forget(cuda_ctx_of(be), key);
 }
 
+static void cuda_describe(bc_backend *be, char *buf, size_t len) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    snprintf(buf, len, "decode steps: %llu recorded as CUDA graphs, %llu replayed%s; "
+             "embedding table: %.2f GiB in host memory%s",
+             (unsigned long long)c->graph_recordings, (unsigned long long)c->graph_replays,
+             c->graphs ? "" : " (graphs off)", (double)c->host_table_bytes / 1073741824.0,
+             c->host_tables ? "" : " (BC_CUDA_HOST_EMBED=0)");
+}
+
 static int cuda_status(bc_backend *be, bc_error *err) {
     cuda_ctx *c = cuda_ctx_of(be);
     return c->failed ? bc_errorf(err, "%s", c->failure) : 0;
@@ -316,7 +335,8 @@ static void cuda_memory(bc_backend *be, bc_backend_memory *m) {
     cuda_ctx *c = cuda_ctx_of(be);
     size_t free_b = 0, total_b = 0;
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) free_b = 0;
-    m->weight_bytes = c->weight_bytes;
+    m->weight_bytes = c->weight_bytes + c->host_table_bytes;
+    m->host_weight_bytes = c->host_table_bytes;
     m->other_bytes = c->other_bytes + c->act16_bytes;
     m->free_bytes = free_b;
 }
@@ -375,10 +395,11 @@ static const bc_backend_iface cuda_iface = {
     .synchronize = cuda_synchronize,
     .kv_store = cuda_kv_store,
     .status = cuda_status,
-    .table_new = cuda_table_new,
     .step_begin = cuda_step_begin,
     .step_end = cuda_step_end,
     .step_forget = cuda_step_forget,
+    .table_new = cuda_table_new,
+    .describe = cuda_describe,
 };
 
 /* ========================================================================

@@ -102,7 +102,10 @@ int bc_cuda_step_end(cuda_ctx *c) {
         return -1;                 /* nothing ran: the caller runs the step directly */
     }
     c->graph = exec;
-    if (!CUDA_OK(c, cudaGraphLaunch(c->graph, c->stream))) return 0;
+    if (cudaGraphLaunch(c->graph, c->stream) != cudaSuccess) {
+        graphs_off(c);   /* the step did not run: the caller runs it directly */
+        return -1;
+    }
     c->graph_recordings++;
     return 0;
 }

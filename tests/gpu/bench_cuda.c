@@ -117,9 +117,14 @@ int main(int argc, char **argv) {
            copy_bw / 1e9);
     printf("decode/copy:       %.0f%% (short ctx)\n", 100.0 * short_tps * short_bytes / copy_bw);
     printf("GPU memory:        weights %.2f GiB + model state %.2f GiB; %.2f GiB in use on the "
-           "card\n", (double)mem.weight_bytes / 1073741824.0,
+           "card (+ %.2f GiB of weights in host memory)\n",
+           (double)(mem.weight_bytes - mem.host_weight_bytes) / 1073741824.0,
            (double)mem.other_bytes / 1073741824.0,
-           (double)(info.total_bytes - mem.free_bytes) / 1073741824.0);
+           (double)(info.total_bytes - mem.free_bytes) / 1073741824.0,
+           (double)mem.host_weight_bytes / 1073741824.0);
+    char notes[512] = "";
+    if (be->iface->describe) be->iface->describe(be, notes, sizeof notes);
+    printf("backend notes:     %s\n", notes);
     printf("RESULT %s %s prefill_tok_s=%.0f decode_tok_s=%.1f decode4096_tok_s=%.1f "
            "copy_GBs=%.0f eff_GBs=%.0f\n", shape, quant, prefill_tps, short_tps, long_tps,
            copy_bw / 1e9, short_tps * short_bytes / 1e9);

@@ -132,6 +132,8 @@ for shape in 7b 13b; do
     row "bench $shape f16" "${r:-FAILED (see bench.log)}"
     mem=$(grep '^GPU memory' /tmp/bc-bench.txt | cut -d: -f2-)
     [ -n "$mem" ] && row "  memory $shape" "$mem"
+    notes=$(grep '^backend notes' /tmp/bc-bench.txt | cut -d: -f2-)
+    [ -n "$notes" ] && row "  graphs/embedding $shape" "$notes"
 done
 # the same 7B f16 decode launched kernel by kernel: what the CUDA graph buys
 BC_CUDA_GRAPHS=0 timeout 90 "$BUILD/tests/bench_cuda" 7b f16 >/tmp/bc-bench.txt 2>&1
