@@ -90,10 +90,13 @@ void bc_tui_send(bc_tui *t);           /* generate a reply to the session's last
 void bc_tui_cancel(bc_tui *t);
 void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *quant);
 void bc_tui_save(bc_tui *t);
+
+/* tui_history.c */
 void bc_tui_refresh_history(bc_tui *t);
 void bc_tui_filter_history(bc_tui *t);   /* items from entries and pane_filter */
 /* The entry of the selected pane item, or NULL when there is none. */
 const bc_session_entry *bc_tui_selected_entry(const bc_tui *t);
+void bc_tui_free_history(bc_tui *t);
 void bc_tui_open_session(bc_tui *t, bc_session *s);
 void bc_tui_update_sampling(bc_tui *t);
 
