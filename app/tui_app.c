@@ -3,7 +3,6 @@
  * model (transcript, session, status) and draws at most one frame per 33 ms. */
 #include "tui_app.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
