@@ -93,8 +93,12 @@ int bc_write_file_atomic(const char *path, const char *data, size_t len, bc_erro
     if (special || rc) return rc;
     char resolved[PATH_MAX];
     if (realpath(path, resolved)) path = resolved;   /* replace a link's target, not the link */
+    /* One temporary file per write, not per process: the TUI's saver thread
+     * and a command on the UI thread may write the same path at once, and
+     * two writers of one temporary file could rename interleaved bytes. */
+    static _Atomic unsigned counter;
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return bc_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
     const char *step = "write";
@@ -485,7 +489,7 @@ static int by_modified_desc(const void *a, const void *b) {
     return strcmp(y->path, x->path);
 }
 
-/* "NAME.yaml.tmp-PID" left behind by a save that was killed between
+/* "NAME.yaml.tmp-PID-N" left behind by a save that was killed between
  * creating its temporary file and renaming it (bc_write_file_atomic): the
  * session file itself is intact, the leftover is removed once no process
  * with that PID runs. A PID that is alive (perhaps reused) keeps its file:
@@ -497,7 +501,15 @@ static void remove_stale_tmp(const char *dir, const char *name) {
     char *end;
     errno = 0;
     long pid = strtol(digits, &end, 10);
-    if (end == digits || *end || errno || pid <= 0 || pid == (long)getpid()) return;
+    if (end == digits || errno || pid <= 0 || pid == (long)getpid()) return;
+    if (*end == '-') {   /* the write's number */
+        const char *n = end + 1;
+        if (!*n) return;
+        while (*n >= '0' && *n <= '9') n++;
+        if (*n) return;
+    } else if (*end) {
+        return;
+    }
     if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);

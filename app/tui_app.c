@@ -88,27 +88,35 @@ void bc_tui_rebuild_transcript(bc_tui *t) {
 
 /* Formats the session here and writes it on the saver's thread; waits for
  * the write when `wait` (a completed message must be on disk before we go
- * on). Without a saver (its thread could not start) it writes here. */
-static void save_session(bc_tui *t, bool wait) {
-    if (t->session->n == 0) return;
-    bc_error err;
-    bc_error_clear(&err);
+ * on). Without a saver (its thread could not start) it writes here. Every
+ * write of the open session goes this way, so writes of it never race. */
+static int save_session_err(bc_tui *t, bool wait, bc_error *err) {
+    /* an empty conversation gets no file, but one emptied by /undo is rewritten */
+    if (t->session->n == 0 && access(t->session->path, F_OK) != 0) return 0;
     char *data;
     size_t len;
-    int rc = bc_session_format(t->session, &data, &len, &err);
+    int rc = bc_session_format(t->session, &data, &len, err);
     if (rc) {
-        bc_error_prefix(&err, "%s", t->session->path);
+        bc_error_prefix(err, "%s", t->session->path);
     } else if (t->saver) {
-        rc = bc_saver_submit(t->saver, t->session->path, data, len, &err);
-        if (rc == 0 && wait) rc = bc_saver_flush(t->saver, &err);
+        rc = bc_saver_submit(t->saver, t->session->path, data, len, err);
+        if (rc == 0 && wait) rc = bc_saver_flush(t->saver, err);
     } else {
-        rc = bc_write_file_atomic(t->session->path, data, len, &err);
+        rc = bc_write_file_atomic(t->session->path, data, len, err);
         free(data);
     }
-    if (rc) bc_tui_status(t, true, "%s", err.msg);
+    return rc;
+}
+
+static void save_session(bc_tui *t, bool wait) {
+    bc_error err;
+    bc_error_clear(&err);
+    if (save_session_err(t, wait, &err)) bc_tui_status(t, true, "%s", err.msg);
 }
 
 void bc_tui_save(bc_tui *t) { save_session(t, true); }
+
+int bc_tui_save_err(bc_tui *t, bc_error *err) { return save_session_err(t, true, err); }
 
 void bc_tui_open_session(bc_tui *t, bc_session *s) {
     bc_tui_cancel(t);

@@ -89,7 +89,8 @@ void bc_tui_rebuild_transcript(bc_tui *t);
 void bc_tui_send(bc_tui *t);           /* generate a reply to the session's last user message */
 void bc_tui_cancel(bc_tui *t);
 void bc_tui_load(bc_tui *t, const char *model, const char *backend, const char *quant);
-void bc_tui_save(bc_tui *t);
+void bc_tui_save(bc_tui *t);   /* the open session, on disk before it returns; errors on the status bar */
+int bc_tui_save_err(bc_tui *t, bc_error *err);   /* the same, the error to the caller */
 
 /* tui_history.c */
 void bc_tui_refresh_history(bc_tui *t);

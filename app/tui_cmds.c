@@ -131,7 +131,7 @@ static void rename_session(bc_tui *t, const char *title) {
             bc_session_free(s);
         }
     } else if (bc_session_set_title(t->session, title, &err) == 0) {
-        if (t->session->n) bc_session_save(t->session, NULL, &err);
+        bc_tui_save_err(t, &err);
     }
     free(t->rename_target);
     t->rename_target = NULL;
@@ -198,7 +198,9 @@ static void run_command(bc_tui *t, const bc_command *c) {
         break;
     }
     case BC_CMD_SAVE:
-        if (bc_session_save(s, NULL, &err) == 0 && (!c->arg[0] || bc_session_save(s, c->arg, &err) == 0))
+        /* the open session through the saver (never beside a write of it in
+         * flight), then the copy to FILE here */
+        if (bc_tui_save_err(t, &err) == 0 && (!c->arg[0] || bc_session_save(s, c->arg, &err) == 0))
             bc_tui_status(t, false, "saved %s", c->arg[0] ? c->arg : s->path);
         else bc_tui_status(t, true, "%s", err.msg);
         bc_tui_refresh_history(t);

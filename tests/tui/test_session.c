@@ -129,15 +129,17 @@ static void test_sessions(const char *dir) {
     pid_t dead = fork();
     if (dead == 0) _exit(0);
     waitpid(dead, NULL, 0);
-    char stale[4200], live[4200];
+    char stale[4200], stale2[4200], live[4200];
     snprintf(stale, sizeof stale, "%s.tmp-%ld", older->path, (long)dead);
-    snprintf(live, sizeof live, "%s.tmp-%ld", older->path, (long)getppid());
+    snprintf(stale2, sizeof stale2, "%s.tmp-%ld-17", older->path, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp-%ld-3", older->path, (long)getppid());
     fclose(fopen(stale, "w"));
+    fclose(fopen(stale2, "w"));
     fclose(fopen(live, "w"));
     bc_session_entry *e;
     size_t n;
     CHECK(bc_session_list(dir, &e, &n, &err) == 0 && n == 3, "3 files listed (%zu)", n);
-    CHECK(access(stale, F_OK) != 0 && access(live, F_OK) == 0,
+    CHECK(access(stale, F_OK) != 0 && access(stale2, F_OK) != 0 && access(live, F_OK) == 0,
           "listing removes a killed save's temporary file, keeps a running process's");
     unlink(live);
     CHECK(n == 3 && !strcmp(e[2].title, "older conversation") && e[2].modified == 1000000000,
