@@ -92,6 +92,12 @@ const char *bc_checkpoint_intern(bc_checkpoint *ck, const char *s) {
 static uint64_t hash_name(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    /* FNV's low bits -- the ones the mask keeps -- barely change between
+     * names that differ in their last digits ("a.0.0.1", "a.0.0.2", ...):
+     * linear probing then walked long runs. Fold the high bits down. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 

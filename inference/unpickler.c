@@ -576,6 +576,17 @@ static int step(pk *k, int *done) {
 
 /* ---- result: the state dict, flattened into the index ------------------------ */
 
+/* Writes i in decimal to buf (room for 20 digits), returns the digit count.
+ * Not snprintf: a hostile pickle may flatten to BC_PICKLE_MAX_FLATTENED list
+ * items, and formatting their names dominated the time spent on it. */
+static size_t format_index(char *buf, size_t i) {
+    char rev[20];
+    size_t n = 0;
+    do rev[n++] = (char)('0' + i % 10); while ((i /= 10) != 0);
+    for (size_t j = 0; j < n; j++) buf[j] = rev[n - 1 - j];
+    return n;
+}
+
 static int add_value(pk *k, bc_checkpoint *ck, char *name, size_t n, const pk_value *v,
                      int depth) {
     if (depth > PK_MAX_FLATTEN_DEPTH)
@@ -622,7 +633,7 @@ static int add_value(pk *k, bc_checkpoint *ck, char *name, size_t n, const pk_va
                 part = v->u.seq.v[i]->u.str.s;
                 pn = v->u.seq.v[i]->u.str.n;
             } else {
-                pn = (size_t)snprintf(tmp, sizeof tmp, "%zu", i);
+                pn = format_index(tmp, i);
             }
             if (n + 1 + pn >= PK_MAX_NAME)
                 return bc_errorf(k->err, "%s: value %s: name too long", k->file, name);

@@ -15,14 +15,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Reads every byte of every tensor in ck, so ASan sees a view that strays
- * outside its buffer; returns a checksum so the reads are not optimised away. */
+/* Reads the first and the last byte of every tensor in ck. Each view lies in
+ * one heap block of exactly its record's size (or the input itself), so a view
+ * that starts or ends outside its buffer is an ASan report; the bytes between
+ * are contiguous and add nothing. Reading every byte made the pickle harness
+ * spend its time on the 65,536 views a shared-reference pickle may flatten to
+ * (33 ms per input at -O2), not on the parser. Returns a checksum so the reads
+ * are not optimised away. */
 static inline unsigned bc_fuzz_touch_tensors(const bc_checkpoint *ck) {
     unsigned sum = 0;
     for (size_t i = 0; i < bc_checkpoint_count(ck); i++) {
         const bc_tensor *t = bc_checkpoint_at(ck, i);
         const unsigned char *p = t->data;
-        for (uint64_t b = 0; b < t->nbytes; b++) sum += p[b];
+        if (t->nbytes) sum += p[0] + p[t->nbytes - 1];
         sum += (unsigned)t->name[0];
     }
     return sum;
