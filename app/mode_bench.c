@@ -1,8 +1,9 @@
-/* `baichuan-chat bench -m MODEL [--quant Q] [--threads N]`: load time and
- * peak RSS while loading, weight format and footprint, prefill of a
- * 512-token prompt, 128 decode steps, peak RSS, and the references the
- * targets are stated against, measured in the same run: OpenBLAS sgemm and
- * our own f32 GEMM on the model's linear shapes at T = 512 (prefill), and
+/* `baichuan-chat bench -m MODEL [--quant Q] [--threads N] [-p T] [-n N]`:
+ * load time and peak RSS while loading, weight format and footprint, prefill
+ * of a T-token prompt (default 512), N decode steps (default 128), peak RSS,
+ * and the references the targets are stated against, measured in the same
+ * run: OpenBLAS sgemm and our own f32 GEMM on the model's linear shapes at
+ * the same T (prefill), and
  * this machine's memory read bandwidth (decode). `--tokenizer -f FILE`
  * benchmarks the tokenizer instead. Figures go to stdout. */
 #include <pthread.h>
@@ -19,7 +20,7 @@
 #include "modes.h"
 #include "threadpool.h"
 
-enum { PROMPT_TOKENS = 512, DECODE_TOKENS = 128, DECODE_WINDOW = 16 };
+enum { DEFAULT_PROMPT_TOKENS = 512, DEFAULT_DECODE_TOKENS = 128, DECODE_WINDOW = 16 };
 
 /* ---- memory read bandwidth: every thread of a pool reads its slice of a
  * 512 MiB buffer (twice the size of the largest last-level cache we met),
@@ -86,10 +87,11 @@ static void print_load(void) {
 }
 
 /* The prefill GEMM references next to the model's prefill figure. */
-static void print_prefill_references(const bc_model_config *c, int threads, double model_gflops) {
+static void print_prefill_references(const bc_model_config *c, int threads, int T,
+                                     double model_gflops) {
     int H = c->hidden_size, I = c->intermediate_size;
     const linear_shape sh[] = {{3 * H, H, 1}, {H, H, 1}, {I, H, 2}, {H, I, 1}};
-    int n_sh = 4, T = PROMPT_TOKENS;
+    int n_sh = 4;
     size_t wmax = 0, xmax = 0, ymax = 0;
     for (int s = 0; s < n_sh; s++) {
         size_t w = (size_t)sh[s].rows * sh[s].cols, x = (size_t)T * sh[s].cols,
@@ -175,31 +177,42 @@ int bc_mode_bench(const bc_options *o) {
     const bc_model_config *c = bc_model_get_config(m);
     int V = bc_model_vocab(m), rc = 0;
     bc_error err = {{0}};
-    if (PROMPT_TOKENS + DECODE_TOKENS > bc_model_ctx(m)) {
-        fprintf(stderr, "baichuan-chat: bench needs a context of %d tokens; the model has %d\n",
-                PROMPT_TOKENS + DECODE_TOKENS, bc_model_ctx(m));
+    const int prompt_tokens = o->prompt_tokens > 0 ? o->prompt_tokens : DEFAULT_PROMPT_TOKENS;
+    const int decode_tokens = o->n_predict > 0 ? o->n_predict : DEFAULT_DECODE_TOKENS;
+    /* the fastest-window figure needs at least one whole window */
+    const int window = decode_tokens < DECODE_WINDOW ? decode_tokens : DECODE_WINDOW;
+    if ((long long)prompt_tokens + decode_tokens > bc_model_ctx(m)) {
+        fprintf(stderr, "baichuan-chat: bench -p %d -n %d needs a context of %d tokens; the model "
+                "has %d\n", prompt_tokens, decode_tokens, prompt_tokens + decode_tokens,
+                bc_model_ctx(m));
         bc_engine_free(e);
         return 1;
     }
-    int32_t ids[PROMPT_TOKENS + DECODE_TOKENS];
+    int32_t *ids = malloc((size_t)(prompt_tokens + decode_tokens) * sizeof(int32_t));
+    float *logits = malloc((size_t)V * sizeof(float));
+    if (!ids || !logits) {
+        fprintf(stderr, "baichuan-chat: bench: out of memory\n");
+        free(ids);
+        free(logits);
+        bc_engine_free(e);
+        return 1;
+    }
     uint64_t rng = 12345;   /* fixed pseudo-random prompt over the whole vocabulary */
-    for (int i = 0; i < PROMPT_TOKENS; i++) {
+    for (int i = 0; i < prompt_tokens; i++) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         ids[i] = (int32_t)(3 + (rng >> 33) % (uint64_t)(V - 3));
     }
-    float *logits = malloc((size_t)V * sizeof(float));
-    if (!logits) { bc_engine_free(e); return 1; }
     double t0 = bc_app_now();
-    rc = bc_model_forward(m, ids, PROMPT_TOKENS, 0, false, logits, &err);
+    rc = bc_model_forward(m, ids, prompt_tokens, 0, false, logits, &err);
     double prefill_s = bc_app_now() - t0;
     /* Decode, timed per window of DECODE_WINDOW tokens as well: on a machine
      * shared with other work the fastest window is what the code can do,
      * to be set against the best read-bandwidth pass. */
     double t1 = bc_app_now(), tw = t1, best_window_s = 1e30;
-    for (int i = 0; i < DECODE_TOKENS && !rc; i++) {
-        ids[PROMPT_TOKENS + i] = argmax(logits, V);
-        rc = bc_model_forward(m, &ids[PROMPT_TOKENS + i], 1, PROMPT_TOKENS + i, false, logits, &err);
-        if ((i + 1) % DECODE_WINDOW == 0) {
+    for (int i = 0; i < decode_tokens && !rc; i++) {
+        ids[prompt_tokens + i] = argmax(logits, V);
+        rc = bc_model_forward(m, &ids[prompt_tokens + i], 1, prompt_tokens + i, false, logits, &err);
+        if ((i + 1) % window == 0) {
             double now = bc_app_now();
             if (now - tw < best_window_s) best_window_s = now - tw;
             tw = now;
@@ -207,6 +220,7 @@ int bc_mode_bench(const bc_options *o) {
     }
     double decode_s = bc_app_now() - t1;
     free(logits);
+    free(ids);
     if (rc) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         bc_engine_free(e);
@@ -226,11 +240,11 @@ int bc_mode_bench(const bc_options *o) {
         if (pool) bw = measure_read_bandwidth(pool, 5);
         bc_threadpool_free(pool);
     }
-    double prefill_tps = PROMPT_TOKENS / prefill_s, decode_tps = DECODE_TOKENS / decode_s;
-    double prefill_gflops = bc_model_prefill_flops(m, PROMPT_TOKENS) / prefill_s / 1e9;
+    double prefill_tps = prompt_tokens / prefill_s, decode_tps = decode_tokens / decode_s;
+    double prefill_gflops = bc_model_prefill_flops(m, prompt_tokens) / prefill_s / 1e9;
     double step_bytes = (double)bc_model_decode_weight_bytes(m);
     double L = c->num_hidden_layers, H = c->hidden_size, I = c->intermediate_size;
-    double kv_mib = 2.0 * L * (PROMPT_TOKENS + DECODE_TOKENS) * H * (gpu ? 2.0 : 4.0) / 1048576.0;
+    double kv_mib = 2.0 * L * (prompt_tokens + decode_tokens) * H * (gpu ? 2.0 : 4.0) / 1048576.0;
     double weights_mib = (double)info.weight_bytes / 1048576.0;
     /* the same decode step with every weight in f32; lm_head's share of this
      * format's bytes (16-bit unless the model is f32) */
@@ -247,13 +261,13 @@ int bc_mode_bench(const bc_options *o) {
            (double)info.weight_bytes / 1073741824.0, step_bytes / 1e6);
     printf("prefill:          %d tokens in %.2f s = %.1f tok/s, %.1f GFLOP/s (flops of the linear "
            "layers over the whole prefill time)\n",
-           PROMPT_TOKENS, prefill_s, prefill_tps, prefill_gflops);
-    if (!gpu) print_prefill_references(c, threads, prefill_gflops);
-    double best_tps = DECODE_WINDOW / best_window_s;
+           prompt_tokens, prefill_s, prefill_tps, prefill_gflops);
+    if (!gpu) print_prefill_references(c, threads, prompt_tokens, prefill_gflops);
+    double best_tps = window / best_window_s;
     const char *bw_name = gpu ? "the GPU device-to-device copy bandwidth"
                               : "the machine's read bandwidth (best of 5 passes)";
     printf("decode:           %d tokens in %.2f s = %.2f tok/s; fastest %d-token window %.2f tok/s\n",
-           DECODE_TOKENS, decode_s, decode_tps, DECODE_WINDOW, best_tps);
+           decode_tokens, decode_s, decode_tps, window, best_tps);
     printf("decode bandwidth: %.1f MB of weights per token x %.2f tok/s = %.1f GB/s = %.0f%% of "
            "%s %.1f GB/s measured now; fastest window %.1f GB/s = %.0f%%\n",
            step_bytes / 1e6, decode_tps, step_bytes * decode_tps / 1e9,

@@ -21,7 +21,7 @@ typedef enum opt_id {
     OPT_MODEL, OPT_BACKEND, OPT_QUANT, OPT_CONFIG, OPT_SYSTEM, OPT_FILE,
     OPT_SESSION, OPT_OUTPUT, OPT_FORMAT, OPT_REPLAY, OPT_THEME, OPT_N, OPT_TEMP,
     OPT_TOPK, OPT_TOPP, OPT_PENALTY, OPT_SEED, OPT_THREADS, OPT_CTX, OPT_RAW,
-    OPT_PIECES, OPT_TOKENIZER, OPT_HELP, OPT_VERSION, OPT_MATRIX,
+    OPT_PIECES, OPT_TOKENIZER, OPT_HELP, OPT_VERSION, OPT_MATRIX, OPT_PROMPT_TOKENS,
 } opt_id;
 
 typedef struct opt_spec {
@@ -50,7 +50,8 @@ static const opt_spec OPTIONS[] = {
      "run once per value of model, quant or backend; write a side-by-side report"},
     {OPT_REPLAY, 0, "replay", "SCRIPT", M(BC_MODE_DEFAULT), "play a replay script visibly in the TUI"},
     {OPT_THEME, 0, "theme", "NAME", M(BC_MODE_DEFAULT), "colour theme (dark, light, high-contrast, mono)"},
-    {OPT_N, 'n', "max-new-tokens", "N", CHAT_MODES | M(BC_MODE_BENCH), "stop after N new tokens"},
+    {OPT_N, 'n', "max-new-tokens", "N", CHAT_MODES | M(BC_MODE_BENCH), "stop after N new tokens (bench: decode N tokens, default 128)"},
+    {OPT_PROMPT_TOKENS, 'p', "prompt-tokens", "T", M(BC_MODE_BENCH), "bench: prefill a T-token prompt (default 512)"},
     {OPT_TEMP, 0, "temp", "T", CHAT_MODES, "sampling temperature; 0 = greedy"},
     {OPT_TOPK, 0, "top-k", "K", CHAT_MODES, "keep the K most likely tokens; 0 = off"},
     {OPT_TOPP, 0, "top-p", "P", CHAT_MODES, "nucleus sampling threshold; 1 = off"},
@@ -221,6 +222,9 @@ static int apply(bc_options *o, const opt_spec *sp, const char *v, char *why, si
     case OPT_RAW: o->raw = true; break;
     case OPT_PIECES: o->pieces = true; break;
     case OPT_TOKENIZER: o->bench_tokenizer = true; break;
+    case OPT_PROMPT_TOKENS:
+        if (parse_int(v, 1, 1 << 20, &o->prompt_tokens)) return BAD("--prompt-tokens: '%s' is not a whole number from 1 to 1048576", v);
+        break;
     case OPT_HELP: case OPT_VERSION: break;
     }
     return 0;
@@ -313,6 +317,7 @@ int bc_options_parse(int argc, char **argv, bc_options *o, char *why, size_t why
     case BC_MODE_BENCH:
         if (o->positional_count) return BAD("bench takes no positional arguments");
         if (o->bench_tokenizer && !o->file) return BAD("bench --tokenizer needs -f FILE");
+        if (!o->bench_tokenizer && o->file) return BAD("bench -f FILE goes with --tokenizer (the model bench uses a fixed pseudo-random prompt: -p T sets its length)");
         break;
     case BC_MODE_DEFAULT:
     case BC_MODE_RUN:

@@ -43,6 +43,7 @@ typedef struct bc_options {
     bool seed_set;
     int threads;              /* --threads; 0 = cores */
     int ctx;                  /* --ctx (perplexity window); 0 = model_max_length */
+    int prompt_tokens;        /* bench -p: prompt length in tokens; 0 = 512 */
     bool raw;                 /* --raw: no chat template */
     bool pieces;              /* tokenize --pieces */
     bool bench_tokenizer;     /* bench --tokenizer */

@@ -43,6 +43,14 @@ done
 
 "$bin" bench -m demo >"$tmp/b" 2>/dev/null; rc=$?
 check "bench on demo exits 0 and reports decode speed" '[ $rc = 0 ] && grep -q "decode:.*tok/s" "$tmp/b"'
+"$bin" bench -m demo -p 40 -n 7 >"$tmp/b" 2>/dev/null; rc=$?
+check "bench -p 40 -n 7: a 40-token prefill and 7 decode steps" \
+  '[ $rc = 0 ] && grep -q "prefill: *40 tokens in" "$tmp/b" && grep -q "decode: *7 tokens in .*fastest 7-token window" "$tmp/b" && grep -q "T=40 x" "$tmp/b"'
+"$bin" bench -m demo -p 1000 -n 100 >/dev/null 2>"$tmp/be"; rc=$?
+check "bench -p 1000 -n 100 on a 1024-token model: exit 1 naming the context" \
+  '[ $rc = 1 ] && grep -q "needs a context of 1100 tokens; the model has 1024" "$tmp/be"'
+"$bin" bench -m demo -f "$tmp/b" >/dev/null 2>"$tmp/be"; rc=$?
+check "bench -f without --tokenizer: usage error" '[ $rc = 2 ] && grep -q "goes with --tokenizer" "$tmp/be"'
 
 # synthetic models: the real vocabulary and layer shapes, random weights
 "$bin" bench -m synthetic:tiny --quant int8 -t 1 >"$tmp/s" 2>"$tmp/se"; rc=$?
