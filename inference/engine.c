@@ -130,7 +130,8 @@ int bc_engine_load(const bc_load_params *p, bc_progress_fn progress, void *user,
     bc_model_params mp = {.max_batch = cuda ? 256 : BC_CPU_PREFILL_BATCH};
     bc_synthetic_fill_state fill = {0};
     if (!rc && !ck)
-        rc = bc_model_new_synthetic(&e->cfg, e->be, &mp, bc_synthetic_fill, &fill, &e->model, err);
+        rc = bc_model_new_synthetic(&e->cfg, e->be, &mp, bc_synthetic_fill, &fill,
+                                    relay_progress, &relay, &e->model, err);
     else if (!rc)
         rc = bc_model_load(&e->cfg, ck, e->be, &mp, relay_progress, &relay, &e->model, err);
     bc_checkpoint_close(ck);   /* the weights now live in the backend */

@@ -166,18 +166,34 @@ static bc_btensor *new_weight(bc_backend *be, int64_t rows, int64_t cols, bc_sto
     return be->iface->tensor_new(be, rows, cols, store, true, err);
 }
 
+/* What a weight is, for load_weight. */
+enum {
+    WEIGHT_MATRIX = 0,
+    WEIGHT_VECTOR = 1,     /* an RMSNorm weight: [hidden] in the checkpoint, [1, hidden] here */
+    WEIGHT_NORM_ROWS = 2,  /* lm_head: NormHead scales each row to unit length */
+    WEIGHT_TABLE = 4,      /* the token embedding: rows are looked up, never multiplied */
+};
+
+/* Synthetic models count 2 bytes (bf16) per made value for the progress bar. */
+static void count_made(load_state *ls, int64_t rows, int64_t cols) {
+    ls->done += (uint64_t)rows * (uint64_t)cols * 2u;
+    if (ls->progress) ls->progress(ls->user, ls->done, ls->total);
+}
+
 /* Creates a backend tensor for checkpoint tensor `name` and converts it. */
 static int load_weight(load_state *ls, const char *name, int64_t rows, int64_t cols,
-                       bool vector, bc_store store, bool norm_rows, bc_btensor **out,
-                       bc_error *err) {
+                       int role, bc_store store, bc_btensor **out, bc_error *err) {
     bc_backend *be = ls->m->be;
-    bool table = !strcmp(name, "model.embed_tokens.weight");
+    bool vector = role & WEIGHT_VECTOR, norm_rows = role & WEIGHT_NORM_ROWS,
+         table = role & WEIGHT_TABLE;
     if (!ls->ck) {   /* synthetic model: the caller fills every weight */
         bc_btensor *t = new_weight(be, rows, cols, store, table, err);
         if (!t) return bc_error_prefix(err, "tensor %s", name);
         *out = t;
-        return ls->fill(ls->fill_user, be, t, rows, cols, vector, err)
-                   ? bc_error_prefix(err, "tensor %s", name) : 0;
+        if (ls->fill(ls->fill_user, be, t, rows, cols, vector, err))
+            return bc_error_prefix(err, "tensor %s", name);
+        count_made(ls, rows, cols);
+        return 0;
     }
     const bc_tensor *src;
     if (find_checked(ls->ck, name, vector ? rows * cols : rows, vector ? 0 : cols, &src, err))
@@ -233,10 +249,10 @@ static int load_linear(load_state *ls, const char *module, int64_t rows, int64_t
     snprintf(name, sizeof name, "%s.weight", module);
     bc_quant_tensor q;
     uint64_t src_bytes;
-    if (!ls->ck) return load_weight(ls, name, rows, cols, false, ls->store, false, out, err);
+    if (!ls->ck) return load_weight(ls, name, rows, cols, WEIGHT_MATRIX, ls->store, out, err);
     int found = bc_quant_ckpt_read(ls->ck, module, rows, cols, &q, &src_bytes, err);
     if (found < 0) return -1;
-    if (!found) return load_weight(ls, name, rows, cols, false, ls->store, false, out, err);
+    if (!found) return load_weight(ls, name, rows, cols, WEIGHT_MATRIX, ls->store, out, err);
     bc_btensor *t = be->iface->tensor_new(be, rows, cols, ls->store, true, err);
     if (!t) { bc_quant_tensor_free(&q); return bc_error_prefix(err, "tensor %s", name); }
     *out = t;
@@ -274,18 +290,25 @@ static uint64_t expected_source_bytes(const bc_checkpoint *ck, const bc_model_co
     return total;
 }
 
+/* What count_made adds up to for a synthetic model of cfg's shapes. */
+static uint64_t synthetic_bytes(const bc_model_config *c) {
+    uint64_t H = (uint64_t)c->hidden_size, I = (uint64_t)c->intermediate_size,
+             V = (uint64_t)c->vocab_size, L = (uint64_t)c->num_hidden_layers;
+    return 2u * (2u * V * H + H + L * (2u * H + 4u * H * H + 3u * H * I));
+}
+
 static int load_all_weights(load_state *ls, bc_error *err) {
     bc_model *m = ls->m;
     int H = m->H, I = m->I, V = m->V;
     bc_store st = ls->dense_store;
-    if (load_weight(ls, "model.embed_tokens.weight", V, H, false, st, false, &m->embed, err))
+    if (load_weight(ls, "model.embed_tokens.weight", V, H, WEIGHT_TABLE, st, &m->embed, err))
         return -1;
     char name[128];
     for (int l = 0; l < m->n_layers; l++) {
         layer_weights *w = &m->layers[l];
 #define NORM(suffix, field)                                                          \
         snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, suffix);         \
-        if (load_weight(ls, name, 1, H, true, BC_STORE_F32, false, &w->field, err)) return -1;
+        if (load_weight(ls, name, 1, H, WEIGHT_VECTOR, BC_STORE_F32, &w->field, err)) return -1;
 #define LINEAR(suffix, rows, cols, field)                                            \
         snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);                \
         if (load_linear(ls, name, rows, cols, &w->field, err)) return -1;
@@ -299,9 +322,10 @@ static int load_all_weights(load_state *ls, bc_error *err) {
 #undef NORM
 #undef LINEAR
     }
-    if (load_weight(ls, "model.norm.weight", 1, H, true, BC_STORE_F32, false, &m->final_norm, err))
+    if (load_weight(ls, "model.norm.weight", 1, H, WEIGHT_VECTOR, BC_STORE_F32, &m->final_norm,
+                    err))
         return -1;
-    return load_weight(ls, "lm_head.weight", V, H, false, st, true, &m->lm_head, err);
+    return load_weight(ls, "lm_head.weight", V, H, WEIGHT_NORM_ROWS, st, &m->lm_head, err);
 }
 
 /* ========================================================================
@@ -441,7 +465,7 @@ static int model_build(const bc_model_config *cfg, const bc_checkpoint *ck, bc_m
         dense = params && params->dense_f32 ? BC_STORE_F32 : BC_STORE_BF16;
     load_state ls = {.m = m, .ck = ck, .store = st, .dense_store = dense,
                      .progress = progress, .user = user,
-                     .total = ck ? expected_source_bytes(ck, cfg) : 0,
+                     .total = ck ? expected_source_bytes(ck, cfg) : synthetic_bytes(cfg),
                      .fill = fill, .fill_user = fill_user};
     if (load_all_weights(&ls, err) || make_position_tables(m, err) || make_state(m, err) ||
         (BE(m)->status && BE(m)->status(be, err))) {
@@ -462,9 +486,10 @@ int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backen
 
 int bc_model_new_synthetic(const bc_model_config *cfg, bc_backend *be,
                            const bc_model_params *params, bc_model_fill_fn fill, void *fill_user,
-                           bc_model **out, bc_error *err) {
+                           bc_model_progress_fn progress, void *user, bc_model **out,
+                           bc_error *err) {
     if (!fill) return bc_errorf(err, "model: no fill function");
-    return model_build(cfg, NULL, fill, fill_user, be, params, NULL, NULL, out, err);
+    return model_build(cfg, NULL, fill, fill_user, be, params, progress, user, out, err);
 }
 
 void bc_model_free(bc_model *m) {

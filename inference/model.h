@@ -51,12 +51,15 @@ int bc_model_load(const bc_model_config *cfg, const bc_checkpoint *ck, bc_backen
  * made by fill (random values generated on the device, say): benchmarks of
  * the real 7B/13B shapes without a 15 GB file (synthetic_model.h). fill gets
  * each weight tensor, [rows, cols], right after it is created; `norm` is true
- * for the RMSNorm vectors ([1, hidden]). */
+ * for the RMSNorm vectors ([1, hidden]). progress (may be NULL) is called
+ * after each tensor with 2 bytes counted per value made, as if read from a
+ * bf16 checkpoint. */
 typedef int (*bc_model_fill_fn)(void *user, bc_backend *be, bc_btensor *t, int64_t rows,
                                 int64_t cols, bool norm, bc_error *err);
 int bc_model_new_synthetic(const bc_model_config *cfg, bc_backend *be,
                            const bc_model_params *params, bc_model_fill_fn fill, void *fill_user,
-                           bc_model **out, bc_error *err);
+                           bc_model_progress_fn progress, void *user, bc_model **out,
+                           bc_error *err);
 
 void bc_model_free(bc_model *m);
 

@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
     bc_model_params mp = {.ctx = LONG_CTX, .max_batch = 256};
     double t0 = now();
     if (bc_backend_cuda_new(&bp, &be, &err) ||
-        bc_model_new_synthetic(&cfg, be, &mp, bc_synthetic_fill, &fs, &m, &err)) {
+        bc_model_new_synthetic(&cfg, be, &mp, bc_synthetic_fill, &fs, NULL, NULL, &m, &err)) {
         fprintf(stderr, "bench_cuda: %s\n", err.msg);
         return 1;
     }

@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "model_config.h"
+#include "synthetic_model.h"
 
 static const char *FIXTURES[] = {"rope-safetensors-bf16", "alibi6-bin-f16", "rope-shards-f32"};
 
@@ -180,9 +181,53 @@ static void check_fixture(const char *dir, const char *name, bc_store store, boo
     be->iface->free(be);
 }
 
+/* Load progress of a synthetic model: one report per tensor, never going
+ * back, ending at its total; the embedding (only) made with table_new. */
+typedef struct progress_log { int calls, backwards; uint64_t last, total; } progress_log;
+
+static void log_progress(void *user, uint64_t done, uint64_t total) {
+    progress_log *p = user;
+    if (done < p->last || (p->calls && total != p->total)) p->backwards++;
+    p->calls++;
+    p->last = done;
+    p->total = total;
+}
+
+static void check_synthetic_progress(void) {
+    bc_error err = {{0}};
+    bc_model_config cfg;
+    bc_generation_config gen;
+    bc_backend *be = NULL;
+    bc_model *m = NULL;
+    bc_backend_params bp = {2, BC_STORE_BF16};
+    bc_synthetic_fill_state fill = {0};
+    progress_log log = {0};
+    int ok = !bc_synthetic_config("synthetic:tiny", &cfg, &gen, &err) &&
+             !bc_backend_cpu_new(&bp, &be, &err);
+    if (ok) make_stepping(be);
+    ok = ok && !bc_model_new_synthetic(&cfg, be, NULL, bc_synthetic_fill, &fill, log_progress,
+                                       &log, &m, &err);
+    CHECK(ok, "synthetic:tiny builds (%s)", err.msg);
+    int tensors = 3 + 7 * cfg.num_hidden_layers;
+    uint64_t H = (uint64_t)cfg.hidden_size, I = (uint64_t)cfg.intermediate_size,
+             V = (uint64_t)cfg.vocab_size, L = (uint64_t)cfg.num_hidden_layers;
+    uint64_t values = 2 * V * H + H + L * (2 * H + 4 * H * H + 3 * H * I);
+    CHECK(ok && log.calls == tensors && log.backwards == 0 && log.last == log.total &&
+              log.total == 2 * values,
+          "synthetic:tiny: %d progress reports for %d tensors, never backwards (%d), ending at "
+          "the total %llu = 2 bytes x %llu values (%llu)", log.calls, tensors, log.backwards,
+          (unsigned long long)log.total, (unsigned long long)values,
+          (unsigned long long)log.last);
+    CHECK(steps.tables == 1, "synthetic:tiny: the token embedding (only) is made with table_new "
+          "(%d)", steps.tables);
+    bc_model_free(m);
+    if (be) be->iface->free(be);
+}
+
 int main(void) {
     const char *src = getenv("BC_SOURCE_DIR");
     if (!src) BC_SKIP("BC_SOURCE_DIR is not set");
+    check_synthetic_progress();
     for (size_t i = 0; i < sizeof FIXTURES / sizeof FIXTURES[0]; i++) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/tests/data/models/%s", src, FIXTURES[i]);
