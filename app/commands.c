@@ -11,7 +11,7 @@
 #include "config.h"
 
 static const char *const QUANTS[] = {"auto", "f32", "bf16", "f16", "int8", "nf4", NULL};
-static const char *const BACKENDS[] = {"cpu", "cuda", NULL};
+static const char *const BACKENDS[] = {"auto", "cpu", "cuda", NULL};
 
 static const bc_command_spec COMMANDS[] = {
     {BC_CMD_HELP, "help", BC_ARG_NONE, "", "list keys and commands", NULL},
@@ -21,7 +21,7 @@ static const bc_command_spec COMMANDS[] = {
      "temperature|top_k|top_p|repetition_penalty|max_new_tokens|seed", NULL},
     {BC_CMD_MODEL, "model", BC_ARG_TEXT, "NAME|DIR", "load another model, keep the conversation", NULL},
     {BC_CMD_QUANT, "quant", BC_ARG_CHOICE, "auto|f32|bf16|f16|int8|nf4", "reload with this weight format", QUANTS},
-    {BC_CMD_BACKEND, "backend", BC_ARG_CHOICE, "cpu|cuda", "reload on this backend", BACKENDS},
+    {BC_CMD_BACKEND, "backend", BC_ARG_CHOICE, "auto|cpu|cuda", "reload on this backend", BACKENDS},
     {BC_CMD_REGEN, "regen", BC_ARG_NONE, "", "answer the last message again", NULL},
     {BC_CMD_EDIT, "edit", BC_ARG_NONE, "", "put the last user message back into the input line", NULL},
     {BC_CMD_UNDO, "undo", BC_ARG_NONE, "", "remove the last exchange", NULL},

@@ -118,16 +118,48 @@ void bc_tui_save(bc_tui *t) { save_session(t, true); }
 
 int bc_tui_save_err(bc_tui *t, bc_error *err) { return save_session_err(t, true, err); }
 
+void bc_tui_reset_context(bc_tui *t) {
+    bc_worker_reset(t->worker);
+    t->context_used = 0;
+}
+
 void bc_tui_open_session(bc_tui *t, bc_session *s) {
     bc_tui_cancel(t);
     bc_session_free(t->session);
     t->session = s;
-    bc_worker_reset(t->worker);
+    t->editing = false;
+    bc_tui_reset_context(t);
     bc_tui_rebuild_transcript(t);
     bc_tui_refresh_history(t);
 }
 
+/* The configured system prompt (--system, `system:`) opens every new
+ * conversation, not only the first; /system changes the open one only. */
+static int add_configured_system(bc_tui *t, bc_session *s, bc_error *err) {
+    if (!t->cfg.system || !*t->cfg.system || s->n) return 0;
+    return bc_session_add(s, BC_ROLE_SYSTEM, t->cfg.system, err) < 0 ? -1 : 0;
+}
+
+void bc_tui_new_session(bc_tui *t) {
+    bc_error err;
+    bc_error_clear(&err);
+    bc_session *s = bc_session_new(t->sessions_dir, &err);
+    if (!s || add_configured_system(t, s, &err)) {
+        bc_session_free(s);
+        bc_tui_status(t, true, "new conversation: %s", err.msg);
+        return;
+    }
+    bc_tui_open_session(t, s);
+    bc_tui_status(t, false, "new conversation");
+}
+
 /* ---- talking to the worker ---------------------------------------------- */
+
+static void restore_loaded_request(bc_tui *t) {
+    memcpy(t->model, t->loaded_model, sizeof t->model);
+    memcpy(t->backend, t->loaded_backend, sizeof t->backend);
+    memcpy(t->quant, t->loaded_quant, sizeof t->quant);
+}
 
 void bc_tui_load(bc_tui *t, const char *model_arg, const char *backend_arg, const char *quant_arg) {
     bc_tui_cancel(t);
@@ -147,11 +179,7 @@ void bc_tui_load(bc_tui *t, const char *model_arg, const char *backend_arg, cons
     bc_error_clear(&err);
     if (!bc_fake_engine_wanted(model) && bc_model_resolve(model, &dir, &err) != 0) {
         bc_tui_status(t, true, "%s", err.msg);
-        if (t->have_model) {
-            snprintf(t->model, sizeof t->model, "%s", t->info.model_name);
-            snprintf(t->backend, sizeof t->backend, "%s", t->info.backend);
-            snprintf(t->quant, sizeof t->quant, "%s", t->info.quant);
-        }
+        if (t->have_model) restore_loaded_request(t);
         return;
     }
     t->load_id = bc_worker_load(t->worker, dir ? dir : model, backend, quant, t->threads);
@@ -288,9 +316,9 @@ static const char *stop_name(bc_stop_reason r) {
 static void on_ready(bc_tui *t) {
     if (t->replay) bc_tui_replay_advance(t); /* the script goes first */
     if (t->replay || t->gen_id || t->load_id || !t->have_model) return;
-    if (t->queued_line) {
-        char *line = t->queued_line;
-        t->queued_line = NULL;
+    if (t->n_queued) {
+        char *line = t->queued[0];
+        memmove(t->queued, t->queued + 1, --t->n_queued * sizeof *t->queued);
         bc_tui_command(t, line);
         free(line);
     } else if (t->send_when_ready) {
@@ -307,15 +335,22 @@ static void handle_event(bc_tui *t, bc_event *ev) {
     case BC_EV_LOADED:
         t->info = ev->info;
         t->have_model = true;
+        t->context_used = 0;   /* a new engine: its cache is empty */
         bc_tui_update_sampling(t); /* this model's generation_config.json */
         if (ev->request_id == t->load_id) {
             t->load_id = 0;
-            if (t->load_failed)
+            if (t->load_failed) {
+                restore_loaded_request(t);
                 bc_tui_info(t, BC_MSG_INFO, "Still using %s (%s, %s).", ev->info.model_name,
                             ev->info.backend, ev->info.quant);
-            else if (!t->message_is_error)
-                bc_tui_status(t, false, "loaded %s (%s, %s)", ev->info.model_name, ev->info.backend,
-                              ev->info.quant);
+            } else {
+                memcpy(t->loaded_model, t->model, sizeof t->model);
+                memcpy(t->loaded_backend, t->backend, sizeof t->backend);
+                memcpy(t->loaded_quant, t->quant, sizeof t->quant);
+                if (!t->message_is_error)
+                    bc_tui_status(t, false, "loaded %s (%s, %s)", ev->info.model_name,
+                                  ev->info.backend, ev->info.quant);
+            }
             /* Say it plainly, once per load: the demo's replies are noise. */
             if (ev->info.is_demo)
                 bc_tui_info(t, BC_MSG_INFO,
@@ -335,6 +370,7 @@ static void handle_event(bc_tui *t, bc_event *ev) {
         if (ev->request_id != t->gen_id) break;
         t->last_stats = ev->stats;
         t->have_stats = true;
+        t->context_used = ev->stats.context_used;
         finish_reply(t, stop_name(ev->stats.stop));
         if (ev->stats.stop == BC_STOP_CANCELLED) bc_tui_status(t, false, "stopped; the partial reply is kept");
         if (ev->text_dropped)
@@ -357,6 +393,38 @@ static void handle_event(bc_tui *t, bc_event *ev) {
 
 /* ---- input callbacks ---------------------------------------------------- */
 
+/* A message typed while the model is busy waits its turn; each one typed
+ * is kept (in order), none replaces another. */
+static void queue_line(bc_tui *t, char *line) {
+    char **q = realloc(t->queued, (t->n_queued + 1) * sizeof *q);
+    if (!q) {   /* keep it in the input line rather than lose it */
+        bc_input_set_text(line);
+        free(line);
+        bc_tui_status(t, true, "out of memory: the message is back in the input line");
+        return;
+    }
+    t->queued = q;
+    t->queued[t->n_queued++] = line;
+    const char *when = t->replay ? "when the replay ends" : "when the reply ends";
+    if (t->n_queued == 1) bc_tui_status(t, false, "queued: sent %s (Ctrl-C stops it)", when);
+    else bc_tui_status(t, false, "%zu messages queued: sent one by one %s", t->n_queued, when);
+}
+
+/* Quitting with messages still queued: they go into the conversation as
+ * unanswered messages (/regen answers the last), never lost. */
+static void keep_queued(bc_tui *t) {
+    bc_error err;
+    for (size_t i = 0; i < t->n_queued; i++) {
+        bc_error_clear(&err);
+        if (t->session && bc_session_add(t->session, BC_ROLE_USER, t->queued[i], &err) < 0)
+            fprintf(stderr, "baichuan-chat: a queued message could not be kept: %s\n", err.msg);
+        free(t->queued[i]);
+    }
+    free(t->queued);
+    t->queued = NULL;
+    t->n_queued = 0;
+}
+
 static void on_line(void *user, char *line) {
     bc_tui *t = user;
     if (!line) { /* Ctrl-D at an empty line */
@@ -364,12 +432,13 @@ static void on_line(void *user, char *line) {
         return;
     }
     bool blank = strspn(line, " \t\n") == strlen(line);
+    if (blank && t->editing) {
+        t->editing = false;
+        bc_tui_status(t, false, "edit cancelled: the exchange is kept");
+    }
     if (!blank) {
         if ((t->gen_id || t->load_id || t->replay) && !bc_is_command(line)) {
-            free(t->queued_line);
-            t->queued_line = line;
-            bc_tui_status(t, false, t->replay ? "queued: sent when the replay ends (Ctrl-C stops it)"
-                                              : "queued: sent when the reply ends (Ctrl-C stops it)");
+            queue_line(t, line);
             return;
         }
         bc_tui_command(t, line);
@@ -438,8 +507,8 @@ static void draw(bc_tui *t) {
         const bc_gen_stats *s = &t->last_stats;
         v.prompt_tps = s->prefill_seconds > 0 ? s->prefilled_tokens / s->prefill_seconds : 0;
         v.decode_tps = s->decode_seconds > 0 ? s->new_tokens / s->decode_seconds : 0;
-        v.context_used = s->context_used;
     }
+    v.context_used = t->context_used;
     v.context_max = t->have_model ? t->info.context_max : 0;
     bc_view_draw(&v);
 }
@@ -640,7 +709,7 @@ int bc_tui_app_run(const bc_options *o) {
         fprintf(stderr, "baichuan-chat: cannot create a session\n");
         return 1;
     }
-    if (cfg->system && t->session->n == 0) bc_session_add(t->session, BC_ROLE_SYSTEM, cfg->system, &err);
+    add_configured_system(t, t->session, &err);
 
     char theme_error[BC_ERROR_MAX] = "";
     if (bc_theme_load(cfg->theme ? cfg->theme : "dark", &t->theme, &err) != 0)
@@ -694,6 +763,10 @@ int bc_tui_app_run(const bc_options *o) {
     bc_worker_stop(t->worker);
     /* quitting mid-reply keeps what had streamed, as a stopped reply */
     if (t->gen_id && t->reply_len > 0 && store_reply(t, "cancelled") >= 0) bc_tui_save(t);
+    if (t->n_queued) {
+        keep_queued(t);
+        bc_tui_save(t);
+    }
     if (t->saver) {
         bc_error_clear(&err);
         if (bc_saver_flush(t->saver, &err) != 0) fprintf(stderr, "baichuan-chat: %s\n", err.msg);
@@ -704,7 +777,7 @@ int bc_tui_app_run(const bc_options *o) {
     bc_tui_free_history(t);
     free(t->sessions_dir);
     free(t->reply);
-    free(t->queued_line);
+    free(t->queued);   /* emptied by keep_queued above */
     free(t->rename_target);
     bc_replay_script_free(t->replay);
     bc_app_config_free(&t->cfg);

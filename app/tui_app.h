@@ -38,6 +38,10 @@ typedef struct bc_tui {
 
     /* What is loaded (or being loaded). */
     char model[512], backend[16], quant[16];      /* as requested */
+    /* The request the loaded model came from: after a failed /model, /quant
+     * or /backend the previous model comes back, and so must its request,
+     * or the next /quant would retry the failed backend. */
+    char loaded_model[512], loaded_backend[16], loaded_quant[16];
     bc_worker_info info;                          /* as reported */
     bool have_model;
     uint64_t load_id;                             /* running load, 0 = none */
@@ -53,8 +57,16 @@ typedef struct bc_tui {
     double last_partial_save;                     /* seconds (monotonic) */
     bc_gen_stats last_stats;
     bool have_stats;
+    int context_used;                             /* tokens in the model's cache: the last
+                                                     reply's count, 0 after the worker resets */
     bool send_when_ready;                         /* a user message waits for the model */
-    char *queued_line;                            /* typed while busy; sent when idle */
+    /* /edit: the last user message is in the input line; the exchange from
+     * session message edit_index on is replaced only when the edited text is
+     * sent (an empty line or another command keeps it). */
+    bool editing;
+    size_t edit_index;
+    char **queued;                                /* [n_queued] lines typed while busy, */
+    size_t n_queued;                              /* oldest first: sent one by one when idle */
 
     /* --replay SCRIPT (tui_replay.c) */
     bc_replay_script *replay;                     /* NULL = none running */
@@ -99,6 +111,8 @@ void bc_tui_filter_history(bc_tui *t);   /* items from entries and pane_filter *
 const bc_session_entry *bc_tui_selected_entry(const bc_tui *t);
 void bc_tui_free_history(bc_tui *t);
 void bc_tui_open_session(bc_tui *t, bc_session *s);
+void bc_tui_new_session(bc_tui *t);   /* an empty conversation with the configured system prompt */
+void bc_tui_reset_context(bc_tui *t); /* the model forgets its cache (after /undo, /edit, opening) */
 void bc_tui_update_sampling(bc_tui *t);
 
 /* tui_cmds.c */

@@ -117,7 +117,7 @@ static void show_stats(bc_tui *t) {
                 t->info.model_name, t->info.backend, t->info.quant, t->info.weight_bytes / 1e6,
                 s->prompt_tokens, s->prefilled_tokens,
                 s->prefill_seconds > 0 ? s->prefilled_tokens / s->prefill_seconds : 0.0, s->new_tokens,
-                s->decode_seconds > 0 ? s->new_tokens / s->decode_seconds : 0.0, s->context_used,
+                s->decode_seconds > 0 ? s->new_tokens / s->decode_seconds : 0.0, t->context_used,
                 s->context_max, params);
 }
 
@@ -146,12 +146,7 @@ static void run_command(bc_tui *t, const bc_command *c) {
     bc_session *s = t->session;
     switch (c->spec->id) {
     case BC_CMD_HELP: t->show_help = true; break;
-    case BC_CMD_NEW: {
-        bc_session *ns = bc_session_new(t->sessions_dir, &err);
-        if (ns) bc_tui_open_session(t, ns);
-        bc_tui_status(t, false, "new conversation");
-        break;
-    }
+    case BC_CMD_NEW: bc_tui_new_session(t); break;
     case BC_CMD_SYSTEM:
         if (!busy(t, "/system")) set_system(t, c->arg);
         break;
@@ -188,13 +183,19 @@ static void run_command(bc_tui *t, const bc_command *c) {
             bc_tui_status(t, true, "/%s: no message to take back", c->spec->name);
             break;
         }
-        if (c->spec->id == BC_CMD_EDIT) bc_input_set_text(s->msgs[u - 1].content);
+        if (c->spec->id == BC_CMD_EDIT) {
+            bc_input_set_text(s->msgs[u - 1].content);
+            t->editing = true;
+            t->edit_index = u - 1;
+            bc_tui_status(t, false, "edit the message and press Enter: it replaces the last "
+                                    "exchange (an empty line keeps it)");
+            break;
+        }
         bc_session_truncate(s, u - 1);
         bc_tui_save(t);
-        bc_worker_reset(t->worker);
+        bc_tui_reset_context(t);
         bc_tui_rebuild_transcript(t);
-        bc_tui_status(t, false, c->spec->id == BC_CMD_EDIT ? "edit the message and press Enter"
-                                                            : "last exchange removed");
+        bc_tui_status(t, false, "last exchange removed");
         break;
     }
     case BC_CMD_SAVE:
@@ -248,6 +249,13 @@ static void run_command(bc_tui *t, const bc_command *c) {
 /* A line from the input: a command, or a user message that is saved before
  * generation starts. */
 void bc_tui_command(bc_tui *t, const char *line) {
+    bool replaces_edited = t->editing && !bc_is_command(line);
+    t->editing = false;   /* any line ends an /edit; only a message replaces */
+    if (replaces_edited && t->edit_index < t->session->n) {
+        bc_session_truncate(t->session, t->edit_index);
+        bc_tui_reset_context(t);
+        bc_tui_rebuild_transcript(t);
+    }
     if (bc_is_command(line)) {
         bc_command c;
         bc_error err;
@@ -330,11 +338,8 @@ static void pane_key(void *user, bc_key key) {
         t->confirm_delete = false;
         char *p = (k == 'y' || k == 'Y') && sel ? strdup(sel->path) : NULL;
         if (p) {
-            if (!strcmp(p, t->session->path)) {   /* deleting the open one: start anew */
-                bc_error err;
-                bc_session *ns = bc_session_new(t->sessions_dir, &err);
-                if (ns) bc_tui_open_session(t, ns);
-            }
+            if (!strcmp(p, t->session->path))   /* deleting the open one: start anew */
+                bc_tui_new_session(t);
             if (unlink(p) == 0) bc_tui_status(t, false, "deleted");
             else bc_tui_status(t, true, "cannot delete %s", p);
             free(p);
@@ -368,9 +373,7 @@ static void pane_key(void *user, bc_key key) {
     } else if (k == '\r' || k == '\n') {
         open_selected(t);
     } else if (k == 'n') {
-        bc_error err;
-        bc_session *ns = bc_session_new(t->sessions_dir, &err);
-        if (ns) bc_tui_open_session(t, ns);
+        bc_tui_new_session(t);
         t->focus_history = false;
     } else if (k == 'r' && sel) {
         free(t->rename_target);

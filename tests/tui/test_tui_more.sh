@@ -121,7 +121,13 @@ check "/undo: the last exchange leaves the screen and the file" \
 type_line "a mesage with a typo"; wait_for "a mesage with a typo" 5; idle
 type_line "/edit"
 check "/edit: the last user message comes back into the input line" \
-      "wait_for '> a mesage with a typo' 5 && ! screen | grep -q '^  a mesage with a typo'"
+      "wait_for '> a mesage with a typo' 5"
+T send-keys -t app C-u Enter
+check "/edit, then an empty line: cancelled, the exchange stays on screen and in the file" \
+      "wait_for 'edit cancelled' 5 && screen | grep -q '^  a mesage with a typo' && grep -q 'mesage' '$f'"
+type_line "/edit"
+check "/edit: until the edit is sent, the exchange stays on screen and in the file" \
+      "wait_for '> a mesage with a typo' 5 && screen | grep -q '^  a mesage with a typo' && grep -q 'mesage' '$f'"
 T send-keys -t app C-a M-f M-f C-w
 T send-keys -t app -l "message"
 T send-keys -t app Enter
@@ -228,6 +234,55 @@ T send-keys -t app -l "FAKE_LONG real ctrl-c"; T send-keys -t app Enter
 wait_for "Line 2 of a long reply: 长回复的一行 2." 10
 T send-keys -t app C-c
 check "after the paste, a real Ctrl-C still stops a reply" "wait_for 'stopped' 5"
+
+section "9. A failed switch"
+# ---- 9. A failed /backend or /quant brings the previous model back, and the
+# next command starts from it, not from the failed request.
+start BC_CUDA_MODULE=off -- -m demo
+idle
+type_line "/backend cuda"
+check "/backend cuda without CUDA: an error, the previous model comes back" \
+      "wait_for 'Still using demo (cpu, f32)' 10 && idle"
+type_line "/quant bf16"
+check "the next /quant loads on the backend that works" \
+      "wait_for 'demo · cpu · bf16 │ idle' 10"
+type_line "/backend auto"
+check "/backend auto is accepted (as --backend auto)" \
+      "wait_for 'loaded demo (cpu, bf16)' 10 && ! screen | grep -q 'not one of'"
+
+section "10. Conversations"
+# ---- 10. Every new conversation gets the configured system prompt; lines
+# typed while a reply streams are all sent, in order; the context figure
+# follows the model's cache.
+start -- --system "CFG SYSTEM PROMPT"
+idle
+type_line "first conversation"
+wait_for "Echo: first conversation" 10; idle
+check "after a reply the status bar counts the context" "screen | grep -q 'ctx [1-9][0-9]*/'"
+type_line "/new"
+check "/new: the context figure is back to 0" "wait_for 'ctx 0/' 5"
+type_line "second conversation"
+wait_for "Echo: second conversation" 10; idle
+check "/new: the new conversation starts with the configured system prompt" \
+      "[ \$(grep -l 'CFG SYSTEM PROMPT' \"\$(sessions_dir)\"/*.yaml | wc -l) = 2 ] && grep -l 'second conversation' \"\$(sessions_dir)\"/*.yaml | xargs grep -q 'role: system'"
+type_line "FAKE_LONG streaming"
+wait_for "Line 2 of a long reply" 10
+type_line "queued one"
+type_line "queued two"
+check "two lines typed while a reply streams: both queued" "wait_for '2 messages queued' 5"
+# in_order A B: a session file holds A, and B after it
+in_order() {
+    local f; f=$(grep -l -- "$2" "$(sessions_dir)"/*.yaml | head -1)
+    [ -n "$f" ] && [ "$(grep -n -- "$1" "$f" | head -1 | cut -d: -f1)" -lt "$(grep -n -- "$2" "$f" | head -1 | cut -d: -f1)" ]
+}
+check "both are sent, in order, one after the other" \
+      "wait_for 'Echo: queued two' 30 && idle && in_order 'queued one' 'queued two'"
+type_line "FAKE_LONG again"
+wait_for "Line 2 of a long reply" 10
+type_line "typed before quitting"
+type_line "/quit"
+check "quitting with a line queued: it is kept in the conversation" \
+      "wait_dead 10 && grep -l 'typed before quitting' \"\$(sessions_dir)\"/*.yaml | xargs grep -q 'FAKE_LONG again'"
 
 echo "1..$n"
 [ "$failed" = 0 ]
