@@ -15,7 +15,6 @@
 
 enum { MAX_INPUT_ROWS = 5 };
 
-static int input_rows_needed;
 
 /* Draws s[0..n) at (y, x) using at most max_cols columns. Returns columns used. */
 static int put_wide(int y, int x, const wchar_t *s, size_t n, int max_cols) {
@@ -197,44 +196,73 @@ static void collect_row(void *user, size_t start, size_t len) {
     }
 }
 
-/* The input line: prompt + text wrapped over up to MAX_INPUT_ROWS rows,
- * scrolled so that the cursor row is visible. Returns the cursor position. */
-static void draw_input(bc_view_state *v, int y0, int rows, int *cy, int *cx) {
+/* The input line, prompt + text wrapped to the screen width, measured before
+ * the frame is laid out: the rows it needs this frame decide where the
+ * status bar goes (measured while drawing, a new line showed one key late). */
+typedef struct input_layout {
+    wchar_t *w;      /* prompt + text as display characters [n] */
+    size_t n, ncur;  /* ncur: display characters before the cursor */
+    rows_ctx rc;     /* the wrapped rows */
+    int crow;        /* the row holding the cursor */
+} input_layout;
+
+static int layout_input(input_layout *il) {
+    il->w = NULL;
     const char *prompt = bc_input_prompt(), *text = bc_input_text();
     size_t plen = strlen(prompt), tlen = strlen(text), cur = bc_input_cursor_byte();
     if (cur > tlen) cur = tlen;
     char *all = malloc(plen + tlen + 1);
-    if (!all) return;
+    if (!all) return -1;
     memcpy(all, prompt, plen);
     memcpy(all + plen, text, tlen + 1);
-    size_t n, ncur;
-    wchar_t *w = bc_display_text(all, plen + tlen, &n);
-    wchar_t *wc = bc_display_text(all, plen + cur, &ncur);
+    size_t nprompt;
+    wchar_t *wp = bc_display_text(all, plen, &nprompt);
+    wchar_t *wc = bc_display_text(all, plen + cur, &il->ncur);
+    il->w = bc_display_text(all, plen + tlen, &il->n);
     free(all);
-    if (!w || !wc) {
-        free(w);
-        free(wc);
-        return;
-    }
     free(wc);
-    rows_ctx rc = {.n = 0};
-    bc_wrap(w, n, COLS - 1, collect_row, &rc);
-    int crow = 0;
-    for (int i = 0; i < rc.n; i++)
-        if (rc.start[i] <= ncur) crow = i;
+    if (!il->w || !wp || !wc) {
+        free(il->w);
+        free(wp);
+        il->w = NULL;
+        return -1;
+    }
+    free(wp);
+    /* The prompt's blank is no place to break a row (a first word longer
+     * than the row would leave "> " alone above it): it is a no-break space
+     * while the rows are found, and a blank again to be drawn. */
+    size_t np = nprompt < il->n ? nprompt : il->n;
+    for (size_t i = 0; i < np; i++)
+        if (il->w[i] == ' ') il->w[i] = 0xA0;
+    il->rc.n = 0;
+    bc_wrap(il->w, il->n, COLS - 1, collect_row, &il->rc);
+    for (size_t i = 0; i < np; i++)
+        if (il->w[i] == 0xA0) il->w[i] = ' ';
+    il->crow = 0;
+    for (int i = 0; i < il->rc.n; i++)
+        if (il->rc.start[i] <= il->ncur) il->crow = i;
+    return 0;
+}
+
+/* Draws the rows of il that fit in `rows`, scrolled so that the cursor row
+ * is visible, and returns the cursor position. */
+static void draw_input(bc_view_state *v, const input_layout *il, int y0, int rows, int *cy,
+                       int *cx) {
+    if (!il->w) return;
+    const rows_ctx *rc = &il->rc;
+    int crow = il->crow;
     int first = crow >= rows ? crow - rows + 1 : 0;
     attrset(bc_theme_attr(v->theme, BC_STYLE_INPUT));
     for (int r = 0; r < rows; r++) {
         fill(y0 + r, 0, COLS);
-        if (first + r < rc.n) put_wide(y0 + r, 0, w + rc.start[first + r], rc.len[first + r], COLS - 1);
+        if (first + r < rc->n)
+            put_wide(y0 + r, 0, il->w + rc->start[first + r], rc->len[first + r], COLS - 1);
     }
-    size_t in_row = ncur - rc.start[crow];
-    if (in_row > rc.len[crow]) in_row = rc.len[crow];
+    size_t in_row = il->ncur - rc->start[crow];
+    if (in_row > rc->len[crow]) in_row = rc->len[crow];
     *cy = y0 + crow - first;
-    *cx = bc_text_width(w + rc.start[crow], in_row);
+    *cx = bc_text_width(il->w + rc->start[crow], in_row);
     if (*cx >= COLS) *cx = COLS - 1;
-    input_rows_needed = rc.n;
-    free(w);
     attrset(A_NORMAL);
 }
 
@@ -262,7 +290,9 @@ int bc_view_transcript_rows(void) { return transcript_rows > 1 ? transcript_rows
 
 void bc_view_draw(bc_view_state *v) {
     erase();
-    int in_rows = input_rows_needed < 1 ? 1 : input_rows_needed > MAX_INPUT_ROWS ? MAX_INPUT_ROWS : input_rows_needed;
+    input_layout il;
+    int needed = layout_input(&il) == 0 ? il.rc.n : 1;
+    int in_rows = needed < 1 ? 1 : needed > MAX_INPUT_ROWS ? MAX_INPUT_ROWS : needed;
     if (LINES < 6) in_rows = 1;
     int status_y = LINES - in_rows - 1;
     if (status_y < 1) status_y = 1;
@@ -276,7 +306,8 @@ void bc_view_draw(bc_view_state *v) {
     draw_transcript(v, pane_w, COLS - pane_w, transcript_rows);
     draw_status(v, status_y);
     int cy = status_y + 1, cx = 0;
-    draw_input(v, status_y + 1, in_rows, &cy, &cx);
+    draw_input(v, &il, status_y + 1, in_rows, &cy, &cx);
+    free(il.w);
     if (v->help_lines) draw_help(v);
     if (v->focus_history || v->help_lines) curs_set(0);
     else {

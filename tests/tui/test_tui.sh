@@ -51,8 +51,12 @@ check "status bar: model, backend, quant, idle, speeds, context" \
 printf 'first pasted line\nsecond pasted line\nthird pasted line' > "$WORK/paste.txt"
 T load-buffer -b p "$WORK/paste.txt"
 T paste-buffer -t app -b p -p
-check "a bracketed paste stays in the input line (3 rows, not sent)" \
-      "wait_for '  third pasted line' 5 || wait_for 'third pasted line' 5"
+# the input grows to its 3 rows in the same frame (no key after the paste):
+# the last three rows of the screen are the prompt row and the two below it
+input_rows() { screen | grep -v '^$' | tail -3 | tr '\n' '|'; }
+input_is() { [ "$(input_rows)" = "$1" ]; }
+check "a bracketed paste stays in the input line: its 3 rows show at once, not sent" \
+      "poll 5 input_is '> first pasted line|second pasted line|third pasted line|'"
 T send-keys -t app Enter
 check "the paste is answered as one message" "wait_for 'Echo: first pasted line' 5 && wait_for 'Done.' 10"
 f=$(grep -l 'first pasted line' "$(sessions_dir)"/*.yaml | head -1)

@@ -284,5 +284,19 @@ type_line "/quit"
 check "quitting with a line queued: it is kept in the conversation" \
       "wait_dead 10 && grep -l 'typed before quitting' \"\$(sessions_dir)\"/*.yaml | xargs grep -q 'FAKE_LONG again'"
 
+section "11. Input rows"
+# ---- 11. The input area grows in the same frame as the key that needs it
+# (the screen is 30 rows: status bar, then the input rows at the bottom).
+start --
+idle
+T send-keys -t app -l "line one"; T send-keys -t app C-j
+check "Ctrl-J: two input rows at once, the prompt row above the new one" \
+      "poll 5 row_is 29 '> line one' && row 28 | grep -q '│ idle'"
+T send-keys -t app C-u
+long=$(printf 'a%.0s' $(seq 1 120))
+T send-keys -t app -l "$long"
+check "a word longer than the row: broken inside the word, never after the prompt" \
+      "poll 5 row_is 29 \"> \$(printf 'a%.0s' \$(seq 1 97))\" && row_is 30 \"\$(printf 'a%.0s' \$(seq 1 23))\""
+
 echo "1..$n"
 [ "$failed" = 0 ]

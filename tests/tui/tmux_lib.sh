@@ -18,6 +18,9 @@ poll() {
     return 1
 }
 shows() { screen | grep -qF -- "$1"; }
+# row N: line N (1-based) of the screen; row_is N TEXT: it is exactly TEXT
+row() { screen | sed -n "${1}p"; }
+row_is() { [ "$(row "$1")" = "$2" ]; }
 hidden() { ! shows "$1"; }
 # wait_for TEXT [SECONDS]: until the screen shows TEXT; wait_gone: until it does not.
 wait_for() { poll "${2:-10}" shows "$1"; }
