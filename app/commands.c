@@ -103,6 +103,21 @@ static int parse_setting(bc_command *c, bc_error *err) {
                           "repetition_penalty, max_new_tokens, seed)", key);
 }
 
+/* Commands whose argument may be a file or directory: "~/" means $HOME
+ * there, as in the configuration (a shell would have expanded it). */
+static bool takes_path(bc_command_id id) {
+    return id == BC_CMD_SAVE || id == BC_CMD_EXPORT || id == BC_CMD_THEME || id == BC_CMD_MODEL;
+}
+
+static int expand_arg_home(bc_command *c, bc_error *err) {
+    char *full = bc_expand_home(c->arg);
+    if (!full) return bc_errorf(err, "/%s: out of memory", c->spec->name);
+    int too_long = strlen(full) >= sizeof c->arg;
+    if (!too_long) snprintf(c->arg, sizeof c->arg, "%s", full);
+    free(full);
+    return too_long ? bc_errorf(err, "/%s: the path is too long", c->spec->name) : 0;
+}
+
 int bc_command_parse(const char *line, bc_command *out, bc_error *err) {
     memset(out, 0, sizeof *out);
     if (!bc_is_command(line)) return bc_errorf(err, "not a command");
@@ -115,6 +130,7 @@ int bc_command_parse(const char *line, bc_command *out, bc_error *err) {
     if (!spec) return bc_errorf(err, "unknown command /%.*s (try /help)", (int)(nlen > 40 ? 40 : nlen), name);
     out->spec = spec;
     trim_copy(out->arg, sizeof out->arg, name + nlen);
+    if (takes_path(spec->id) && expand_arg_home(out, err)) return -1;
     switch (spec->arg) {
     case BC_ARG_NONE:
         if (out->arg[0]) return bc_errorf(err, "/%s takes no argument", spec->name);

@@ -47,7 +47,7 @@ static void add_warning(bc_app_config *c, const char *fmt, ...) {
 }
 
 /* "~/x" -> "$HOME/x"; anything else as written. malloc'd. */
-static char *expand_home(const char *path) {
+char *bc_expand_home(const char *path) {
     const char *home = getenv("HOME");
     if (path[0] != '~' || path[1] != '/' || !home || !*home) return strdup(path);
     size_t n = strlen(home) + strlen(path);
@@ -187,7 +187,7 @@ static int get_nonempty_string(parse_ctx *p, const yaml_node_t *v, const char *k
 static int get_path(parse_ctx *p, const yaml_node_t *v, const char *key, char **field) {
     if (get_nullable_string(p, v, key, field) != 0) return -1;
     if (!*field) return 0;
-    char *expanded = expand_home(*field);
+    char *expanded = bc_expand_home(*field);
     if (!expanded) return oom(p);
     free(*field);
     *field = expanded;

@@ -89,6 +89,9 @@ int bc_app_config_apply_options(bc_app_config *c, const bc_options *o, bc_error 
 /* $XDG_CONFIG_HOME/baichuan-chat/config.yaml (or ~/.config/...), malloc'd;
  * NULL when neither XDG_CONFIG_HOME nor HOME is set. */
 char *bc_app_config_user_path(void);
+/* "~/x" with $HOME put in for the "~"; other paths as they are. malloc'd,
+ * NULL when out of memory. */
+char *bc_expand_home(const char *path);
 
 /* The whole stack: defaults < user file < -c FILE < options. c is always
  * usable afterwards. Returns -1 when a layer had an error (err holds the

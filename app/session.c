@@ -44,6 +44,21 @@ char *bc_sessions_dir(bc_error *err) {
     return strdup(buf);
 }
 
+char *bc_sessions_dir_at(const char *configured, bc_error *err) {
+    if (!configured) return bc_sessions_dir(err);
+    char *dir = strdup(configured);
+    if (!dir) {
+        bc_errorf(err, "paths.sessions: out of memory");
+        return NULL;
+    }
+    if (*dir && mkdirs(dir, err) != 0) {
+        bc_error_prefix(err, "paths.sessions");
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
 static void fsync_dir_of(const char *path) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -100,7 +115,8 @@ int bc_write_file_atomic(const char *path, const char *data, size_t len, bc_erro
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return bc_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
+    /* the message names the file the user asked for, not our temporary */
+    if (fd < 0) return bc_errorf(err, "%s: cannot create: %s", path, strerror(errno));
     const char *step = "write";
     if (write_all(fd, data, len)) goto fail;
     step = "fsync";

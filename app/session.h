@@ -39,6 +39,9 @@ typedef struct bc_session {
 
 /* The sessions directory (created with parents when missing); malloc'd. */
 char *bc_sessions_dir(bc_error *err);
+/* The same for the configuration's paths.sessions when set (NULL: the
+ * default above); an error names the field. */
+char *bc_sessions_dir_at(const char *configured, bc_error *err);
 
 /* A new, empty session with a fresh file name in dir (nothing written yet). */
 bc_session *bc_session_new(const char *dir, bc_error *err);

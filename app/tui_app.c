@@ -623,20 +623,47 @@ static void replay_settings(const bc_options *o, const bc_replay_script *script,
     free(log);
 }
 
-/* --session NAME|FILE: a path, or a name in the sessions directory. */
-static bc_session *open_initial_session(bc_tui *t, const char *spec) {
-    bc_error err;
-    bc_error_clear(&err);
-    bc_session *s = NULL;
-    if (spec) {
-        char path[4200];
-        if (strchr(spec, '/')) snprintf(path, sizeof path, "%s", spec);
-        else snprintf(path, sizeof path, "%s/%s%s", t->sessions_dir, spec,
-                      strstr(spec, ".yaml") ? "" : ".yaml");
-        if (bc_session_load(path, &s, &err) == 0) return s;
-        bc_tui_status(t, true, "%s", err.msg);
+/* The saved conversation titled `title` in dir; an error when none or
+ * several are. */
+static int find_by_title(const char *dir, const char *title, char **path, bc_error *err) {
+    bc_session_entry *e = NULL;
+    size_t n = 0, hits = 0, hit = 0;
+    if (bc_session_list(dir, &e, &n, err) != 0) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!e[i].corrupt && !strcmp(e[i].title, title)) hits++, hit = i;
+    int rc = 0;
+    if (hits == 1) {
+        *path = strdup(e[hit].path);
+        if (!*path) rc = bc_errorf(err, "out of memory");
+    } else if (hits > 1) {
+        rc = bc_errorf(err, "--session \"%s\": %zu conversations have that title; name one by "
+                            "its file (%s is the newest)", title, hits, e[hit].path);
+    } else {
+        rc = bc_errorf(err, "--session \"%s\": no such conversation (no file %s/%s.yaml, and "
+                            "no saved conversation has that title)", title, dir, title);
     }
-    s = bc_session_new(t->sessions_dir, &err);
+    bc_session_list_free(e, n);
+    return rc;
+}
+
+/* --session NAME|FILE: a path, a file name in the sessions directory, or the
+ * title of a saved conversation. One that cannot be found or read is an
+ * error before the screen opens: the user asked for that conversation, and
+ * an empty one in its place would hide the mistake. */
+static bc_session *open_initial_session(bc_tui *t, const char *spec, bc_error *err) {
+    bc_session *s = NULL;
+    if (!spec) return bc_session_new(t->sessions_dir, err);
+    char path[4200];
+    if (strchr(spec, '/')) snprintf(path, sizeof path, "%s", spec);
+    else snprintf(path, sizeof path, "%s/%s%s", t->sessions_dir, spec,
+                  strstr(spec, ".yaml") ? "" : ".yaml");
+    char *titled = NULL;
+    if (!strchr(spec, '/') && access(path, F_OK) != 0) {
+        if (find_by_title(t->sessions_dir, spec, &titled, err) != 0) return NULL;
+        snprintf(path, sizeof path, "%s", titled);
+        free(titled);
+    }
+    if (bc_session_load(path, &s, err) != 0) return NULL;
     return s;
 }
 
@@ -691,7 +718,7 @@ int bc_tui_app_run(const bc_options *o) {
         fprintf(stderr, "baichuan-chat: cannot create a pipe\n");
         return 1;
     }
-    t->sessions_dir = cfg->paths.sessions ? strdup(cfg->paths.sessions) : bc_sessions_dir(&err);
+    t->sessions_dir = bc_sessions_dir_at(cfg->paths.sessions, &err);
     if (!t->sessions_dir) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         return 1;
@@ -704,9 +731,12 @@ int bc_tui_app_run(const bc_options *o) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg[0] ? err.msg : "out of memory");
         return 1;
     }
-    t->session = open_initial_session(t, o->session);
+    bc_error_clear(&err);
+    t->session = open_initial_session(t, o->session, &err);
     if (!t->session) {
-        fprintf(stderr, "baichuan-chat: cannot create a session\n");
+        fprintf(stderr, "baichuan-chat: %s\n", err.msg[0] ? err.msg : "cannot create a session");
+        bc_worker_stop(t->worker);
+        bc_saver_free(t->saver);
         return 1;
     }
     add_configured_system(t, t->session, &err);

@@ -37,6 +37,16 @@ static void test_commands(void) {
     CHECK(bc_command_parse("/quant q4_0", &c, &err) != 0 && strstr(err.msg, "not one of"),
           "/quant q4_0: %s", err.msg);
     CHECK(bc_command_parse("/backend cuda", &c, &err) == 0, "/backend cuda");
+    CHECK(bc_command_parse("/backend auto", &c, &err) == 0, "/backend auto (as --backend auto)");
+    /* paths: "~/" is $HOME, as in the configuration */
+    setenv("HOME", "/home/someone", 1);
+    CHECK(bc_command_parse("/save ~/chats/x.yaml", &c, &err) == 0 &&
+              !strcmp(c.arg, "/home/someone/chats/x.yaml"),
+          "/save ~/chats/x.yaml: %s", c.arg);
+    CHECK(bc_command_parse("/export ~/x.md", &c, &err) == 0 && !strcmp(c.arg, "/home/someone/x.md"),
+          "/export ~/x.md: %s", c.arg);
+    CHECK(bc_command_parse("/rename ~/not a path", &c, &err) == 0 && !strcmp(c.arg, "~/not a path"),
+          "/rename keeps its text as typed: %s", c.arg);
     CHECK(bc_command_parse("/frobnicate", &c, &err) != 0 && strstr(err.msg, "unknown command /frobnicate"),
           "unknown: %s", err.msg);
     CHECK(bc_command_parse("/help me", &c, &err) != 0, "/help takes no argument");
@@ -218,6 +228,33 @@ static void test_special_targets(const char *dir) {
           "writing through a symlink keeps the link and replaces the target: %s", err.msg);
 }
 
+/* paths.sessions is created with its parents, like the default; a path that
+ * cannot be a directory is an error naming the field. A failed write names
+ * the file asked for, not its temporary. */
+static void test_sessions_dir(const char *dir) {
+    char want[512], file[512];
+    snprintf(want, sizeof want, "%s/configured/deeper/sessions", dir);
+    bc_error err = {{0}};
+    char *got = bc_sessions_dir_at(want, &err);
+    struct stat st;
+    CHECK(got && !strcmp(got, want) && stat(want, &st) == 0 && S_ISDIR(st.st_mode),
+          "paths.sessions: created with its parents (%s)", err.msg);
+    free(got);
+    snprintf(file, sizeof file, "%s/a-file", dir);
+    CHECK(bc_write_file_atomic(file, "x", 1, &err) == 0, "a plain file");
+    snprintf(want, sizeof want, "%s/a-file/sessions", dir);
+    bc_error_clear(&err);
+    got = bc_sessions_dir_at(want, &err);
+    CHECK(!got && strstr(err.msg, "paths.sessions") && strstr(err.msg, "a-file"),
+          "paths.sessions under a file: %s", err.msg);
+    free(got);
+    snprintf(want, sizeof want, "%s/no-such-dir/x.yaml", dir);
+    bc_error_clear(&err);
+    CHECK(bc_write_file_atomic(want, "x", 1, &err) != 0 && strstr(err.msg, want) &&
+              !strstr(err.msg, ".tmp-"),
+          "a failed save names the file, not the temporary: %s", err.msg);
+}
+
 int main(void) {
     char tmpl[] = "/tmp/bc-session-test.XXXXXX";
     char *dir = mkdtemp(tmpl);
@@ -225,6 +262,7 @@ int main(void) {
     test_commands();
     test_sessions(dir);
     test_special_targets(dir);
+    test_sessions_dir(dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("# could not remove %s\n", dir);

@@ -298,5 +298,28 @@ T send-keys -t app -l "$long"
 check "a word longer than the row: broken inside the word, never after the prompt" \
       "poll 5 row_is 29 \"> \$(printf 'a%.0s' \$(seq 1 97))\" && row_is 30 \"\$(printf 'a%.0s' \$(seq 1 23))\""
 
+section "12. --session"
+# ---- 12. --session finds a conversation by file name or by title; one that
+# is not there is an error before the screen opens.
+start --
+idle
+type_line "a titled conversation"
+wait_for "Echo: a titled conversation" 10; idle
+type_line "/rename 新标题 with spaces"
+wait_for "renamed to" 5
+type_line "/quit"; wait_dead 10
+start -- --session "新标题 with spaces"
+check "--session TITLE opens the conversation of that title" \
+      "wait_for 'Echo: a titled conversation' 10"
+# (outside tmux: the app is gone before a tmux pane could be kept; script(1)
+# gives it a terminal so that it is the chat screen it refuses to open)
+T kill-server 2>/dev/null
+out=$(env LANG=C.UTF-8 TERM=xterm HOME="$WORK/home" XDG_DATA_HOME="$WORK/data" \
+      XDG_STATE_HOME="$WORK/state" XDG_CONFIG_HOME="$WORK/config" BC_SOURCE_DIR="$SRC" \
+      script -qec "$(printf '%q ' "$BIN" -m fake --session "no such thing")" /dev/null 2>&1)
+rc=$?
+check "--session with an unknown name: exit 1 before the screen opens, saying why" \
+      "[ \$rc = 1 ] && printf '%s' \"\$out\" | grep -q 'no such conversation'"
+
 echo "1..$n"
 [ "$failed" = 0 ]
