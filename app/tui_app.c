@@ -23,6 +23,7 @@
 #include "input.h"
 #include "model_path.h"
 #include "saver.h"
+#include "textwrap.h"
 
 static int winch_pipe[2] = {-1, -1};
 static bc_tui *the_tui; /* for the readline callbacks */
@@ -43,13 +44,45 @@ static void on_winch(int sig) {
 
 /* ---- status and transcript helpers -------------------------------------- */
 
+static void add_info(bc_tui *t, bc_msg_kind kind, const char *text) {
+    bc_transcript_add(t->transcript, kind, NULL, text);
+    bc_transcript_scroll_end(t->transcript);
+    free(t->last_info);
+    t->last_info = strdup(text);
+    t->dirty = true;
+}
+
+/* Display columns of UTF-8 text. */
+static int text_columns(const char *s) {
+    size_t n;
+    wchar_t *w = bc_display_text(s, strlen(s), &n);
+    int cols = w ? bc_text_width(w, n) : (int)strlen(s);
+    free(w);
+    return cols;
+}
+
+/* The status bar shows the message after "model · backend · quant │ state";
+ * one too long for what is left of the row also goes into the transcript,
+ * whole, so that it can be read (unless the transcript just said it). */
 void bc_tui_status(bc_tui *t, bool error, const char *fmt, ...) {
+    char buf[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->message, sizeof t->message, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* cut on a character boundary: the status bar shows at most a row */
+    size_t keep = strlen(buf);
+    if (keep >= sizeof t->message) {
+        keep = sizeof t->message - 1;
+        while (keep > 0 && ((unsigned char)buf[keep] & 0xC0) == 0x80) keep--;
+    }
+    memcpy(t->message, buf, keep);
+    t->message[keep] = '\0';
     t->message_is_error = error;
     t->dirty = true;
+    int room = COLS - 48;   /* a typical left part, and the " │ " before the message */
+    if (text_columns(buf) > room && !(t->last_info && strstr(t->last_info, buf)))
+        add_info(t, error ? BC_MSG_ERROR : BC_MSG_INFO, buf);
 }
 
 void bc_tui_info(bc_tui *t, bc_msg_kind kind, const char *fmt, ...) {
@@ -58,9 +91,7 @@ void bc_tui_info(bc_tui *t, bc_msg_kind kind, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    bc_transcript_add(t->transcript, kind, NULL, buf);
-    bc_transcript_scroll_end(t->transcript);
-    t->dirty = true;
+    add_info(t, kind, buf);
 }
 
 static void assistant_header(const bc_session_msg *m, char *buf, size_t len) {
@@ -72,7 +103,8 @@ static void assistant_header(const bc_session_msg *m, char *buf, size_t len) {
 
 void bc_tui_rebuild_transcript(bc_tui *t) {
     bc_transcript_clear(t->transcript);
-    for (size_t i = 0; i < t->session->n; i++) {
+    if (t->shown_from > t->session->n) t->shown_from = t->session->n;
+    for (size_t i = t->shown_from; i < t->session->n; i++) {
         const bc_session_msg *m = &t->session->msgs[i];
         char head[300];
         if (m->role == BC_ROLE_SYSTEM) snprintf(head, sizeof head, "System prompt");
@@ -128,6 +160,7 @@ void bc_tui_open_session(bc_tui *t, bc_session *s) {
     bc_session_free(t->session);
     t->session = s;
     t->editing = false;
+    t->shown_from = 0;
     bc_tui_reset_context(t);
     bc_tui_rebuild_transcript(t);
     bc_tui_refresh_history(t);
@@ -501,7 +534,7 @@ static void draw(bc_tui *t) {
               : t->have_model ? BC_VIEW_IDLE : BC_VIEW_NO_MODEL,
         .load_fraction = t->load_fraction,
         .message = t->message, .message_is_error = t->message_is_error,
-        .help_lines = t->show_help ? help : NULL, .n_help_lines = nh,
+        .help_lines = t->show_help ? help : NULL, .n_help_lines = nh, .help_top = t->help_top,
     };
     if (t->have_stats) {
         const bc_gen_stats *s = &t->last_stats;
@@ -519,6 +552,31 @@ static void on_resize(void) {
         resizeterm(ws.ws_row, ws.ws_col);
 }
 
+/* A key while the help shows: Up/Down/PgUp/PgDn (and j/k) scroll it when it
+ * is taller than the screen; anything else closes it. */
+static void help_key(bc_tui *t, const unsigned char *b, size_t n) {
+    int page = LINES > 4 ? LINES - 4 : 1, step = 0;
+    if ((n == 3 && !memcmp(b, "\033[A", 3)) || (n == 3 && !memcmp(b, "\033OA", 3)) ||
+        (n == 1 && b[0] == 'k'))
+        step = -1;
+    else if ((n == 3 && !memcmp(b, "\033[B", 3)) || (n == 3 && !memcmp(b, "\033OB", 3)) ||
+             (n == 1 && b[0] == 'j'))
+        step = 1;
+    else if (n == 4 && !memcmp(b, "\033[5~", 4))
+        step = -page;
+    else if (n == 4 && !memcmp(b, "\033[6~", 4))
+        step = page;
+    int max = bc_view_help_scroll_max();
+    if (step == 0 || max == 0) {
+        t->show_help = false;
+        t->help_top = 0;
+        return;
+    }
+    t->help_top += step;
+    if (t->help_top < 0) t->help_top = 0;
+    if (t->help_top > max) t->help_top = max;
+}
+
 static void handle_tty(bc_tui *t) {
     unsigned char buf[4096];
     ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
@@ -526,8 +584,8 @@ static void handle_tty(bc_tui *t) {
         if (r == 0) t->quit = true;
         return;
     }
-    if (t->show_help) { /* any key closes the help */
-        t->show_help = false;
+    if (t->show_help) { /* scroll keys scroll it, any other key closes it */
+        help_key(t, buf, (size_t)r);
         t->dirty = true;
         return;
     }
@@ -809,6 +867,7 @@ int bc_tui_app_run(const bc_options *o) {
     free(t->reply);
     free(t->queued);   /* emptied by keep_queued above */
     free(t->rename_target);
+    free(t->last_info);
     bc_replay_script_free(t->replay);
     bc_app_config_free(&t->cfg);
     return 0;

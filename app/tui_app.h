@@ -65,6 +65,8 @@ typedef struct bc_tui {
      * sent (an empty line or another command keeps it). */
     bool editing;
     size_t edit_index;
+    size_t shown_from;                            /* /clear: the transcript shows session
+                                                     messages from this index on */
     char **queued;                                /* [n_queued] lines typed while busy, */
     size_t n_queued;                              /* oldest first: sent one by one when idle */
 
@@ -75,8 +77,10 @@ typedef struct bc_tui {
 
     /* Screen state. */
     bool dirty, quit, show_history, focus_history, show_help;
+    int help_top;                                 /* the help's first row (scrolled) */
     char message[512];
     bool message_is_error;
+    char *last_info;                              /* the latest bc_tui_info text */
     double last_interrupt;                        /* seconds, for double Ctrl-C */
     bc_session_entry *entries;
     size_t n_entries;

@@ -18,7 +18,7 @@ const char *const *bc_tui_help_lines(size_t *n) {
     static size_t count;
     if (!count) {
         static const char *const keys[] = {
-            "Keys (any key closes this help)",
+            "Keys (Up/Down/PgUp/PgDn scroll this help; any other key closes it)",
             "  Enter          send            Ctrl-J / Alt-Enter  new line",
             "  Ctrl-C         stop the reply; twice at an empty line: quit",
             "  Ctrl-D, /quit  quit            Tab     history pane / input",
@@ -32,9 +32,20 @@ const char *const *bc_tui_help_lines(size_t *n) {
             snprintf(help_buf[count], sizeof help_buf[count], "%s", keys[i]), count++;
         size_t nc;
         const bc_command_spec *c = bc_commands(&nc);
-        for (size_t i = 0; i < nc && count < 62; i++, count++)
-            snprintf(help_buf[count], sizeof help_buf[count], "  /%-8s %-28s %s", c[i].name, c[i].usage,
-                     c[i].help);
+        /* a help text too long for a 100-column screen continues under itself,
+         * cut after a '|' or a blank */
+        enum { HELP_COLS = 52 };
+        for (size_t i = 0; i < nc && count < 61; i++, count++) {
+            const char *h = c[i].help;
+            int cut = (int)strlen(h);
+            if (cut > HELP_COLS)
+                for (cut = HELP_COLS; cut > 0 && h[cut - 1] != '|' && h[cut - 1] != ' '; cut--) {
+                }
+            if (cut == 0) cut = (int)strlen(h);
+            snprintf(help_buf[count], sizeof help_buf[count], "  /%-8s %-28s %.*s", c[i].name,
+                     c[i].usage, cut, h);
+            if (h[cut]) snprintf(help_buf[++count], sizeof help_buf[count], "%41s%s", "", h + cut);
+        }
         for (size_t i = 0; i < count; i++) help_ptrs[i] = help_buf[i];
     }
     *n = count;
@@ -170,6 +181,7 @@ static void run_command(bc_tui *t, const bc_command *c) {
             bc_tui_status(t, true, "/regen: nothing to answer");
             break;
         }
+        if (t->shown_from >= s->n) t->shown_from = s->n - 1;   /* show what is answered */
         bc_tui_save(t);
         bc_tui_rebuild_transcript(t);
         bc_tui_send(t);
@@ -233,6 +245,7 @@ static void run_command(bc_tui *t, const bc_command *c) {
     case BC_CMD_STATS: show_stats(t); break;
     case BC_CMD_CLEAR:
         bc_transcript_clear(t->transcript);
+        t->shown_from = s->n;   /* later redraws from the session keep it cleared */
         bc_tui_status(t, false, "screen cleared (the conversation is kept; /new starts another)");
         break;
     case BC_CMD_HISTORY:

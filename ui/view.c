@@ -139,8 +139,11 @@ static void draw_status(bc_view_state *v, int y) {
         state = loading;
         break;
     }
-    snprintf(left, sizeof left, " %s · %s · %s │ %s", v->model ? v->model : "-",
-             v->backend ? v->backend : "-", v->quant ? v->quant : "-", state);
+    /* ascii_borders: for terminals or fonts without box-drawing glyphs */
+    bool ascii = v->theme->ascii_borders;
+    const char *dot = ascii ? "-" : "·", *bar = ascii ? "|" : "│";
+    snprintf(left, sizeof left, " %s %s %s %s %s %s %s", v->model ? v->model : "-", dot,
+             v->backend ? v->backend : "-", dot, v->quant ? v->quant : "-", bar, state);
     int x = put_utf8(y, 0, left, COLS);
     if (v->mode == BC_VIEW_LOADING && x + 12 < COLS) {
         /* A 10-cell bar. */
@@ -154,8 +157,8 @@ static void draw_status(bc_view_state *v, int y) {
     }
     char right[160] = "";
     if (v->decode_tps > 0 || v->context_max > 0)
-        snprintf(right, sizeof right, "prompt %.1f t/s · decode %.1f t/s · ctx %d/%d ",
-                 v->prompt_tps, v->decode_tps, v->context_used, v->context_max);
+        snprintf(right, sizeof right, "prompt %.1f t/s %s decode %.1f t/s %s ctx %d/%d ",
+                 v->prompt_tps, dot, v->decode_tps, dot, v->context_used, v->context_max);
     size_t rn;
     wchar_t *rw = bc_display_text(right, strlen(right), &rn);
     int rwidth = rw ? bc_text_width(rw, rn) : 0;
@@ -173,7 +176,7 @@ static void draw_status(bc_view_state *v, int y) {
         attrset(bc_theme_attr(v->theme, v->message_is_error ? BC_STYLE_STATUS_ERROR : BC_STYLE_STATUS));
         int room = COLS - x - 3 - (show_right ? rwidth + 1 : 0);
         if (room > 4) {
-            put_utf8(y, x, " │ ", 3);
+            put_utf8(y, x, v->theme->ascii_borders ? " | " : " │ ", 3);
             put_utf8(y, x + 3, v->message, room);
         }
         attrset(bc_theme_attr(v->theme, BC_STYLE_STATUS));
@@ -266,22 +269,72 @@ static void draw_input(bc_view_state *v, const input_layout *il, int y0, int row
     attrset(A_NORMAL);
 }
 
-static void draw_help(bc_view_state *v) {
-    int h = (int)v->n_help_lines + 2, w = 0;
-    for (size_t i = 0; i < v->n_help_lines; i++) {
-        size_t n;
-        wchar_t *s = bc_display_text(v->help_lines[i], strlen(v->help_lines[i]), &n);
-        if (s && bc_text_width(s, n) > w) w = bc_text_width(s, n);
-        free(s);
+/* The help overlay: lines wider than the screen continue on the next row,
+ * indented; more rows than fit scroll (help_top), with a marker saying so. */
+typedef struct help_row { const wchar_t *w; size_t len; bool cont; } help_row;
+typedef struct help_rows { help_row *r; size_t n, cap; const wchar_t *line; } help_rows;
+
+static void collect_help_row(void *user, size_t start, size_t len) {
+    help_rows *h = user;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        help_row *r = realloc(h->r, cap * sizeof *r);
+        if (!r) return;
+        h->r = r;
+        h->cap = cap;
     }
-    w += 4;
+    h->r[h->n++] = (help_row){h->line + start, len, false};
+}
+
+static int help_scroll_max;
+
+int bc_view_help_scroll_max(void) { return help_scroll_max; }
+
+static void draw_help(bc_view_state *v) {
+    int w = 0;
+    wchar_t **lines = calloc(v->n_help_lines, sizeof *lines);
+    size_t *lens = calloc(v->n_help_lines, sizeof *lens);
+    help_rows h = {0};
+    if (!lines || !lens) goto done;
+    for (size_t i = 0; i < v->n_help_lines; i++) {
+        lines[i] = bc_display_text(v->help_lines[i], strlen(v->help_lines[i]), &lens[i]);
+        if (lines[i] && bc_text_width(lines[i], lens[i]) > w) w = bc_text_width(lines[i], lens[i]);
+    }
+    w += 4;   /* two blank columns each side */
     if (w > COLS) w = COLS;
-    if (h > LINES) h = LINES;
-    int y0 = (LINES - h) / 2, x0 = (COLS - w) / 2;
+    int inner = w - 4 > 8 ? w - 4 : 8;
+    for (size_t i = 0; i < v->n_help_lines; i++) {
+        if (!lines[i]) continue;
+        h.line = lines[i];
+        size_t first = h.n;
+        bc_wrap(lines[i], lens[i], inner, collect_help_row, &h);
+        if (h.n > first) {   /* rows after a line's first are its continuation */
+            h.r[first].cont = false;
+            for (size_t k = first + 1; k < h.n; k++) h.r[k].cont = true;
+        }
+    }
+    int height = (int)h.n + 2;
+    if (height > LINES) height = LINES;
+    int visible = height - 2 > 0 ? height - 2 : 0;
+    help_scroll_max = (int)h.n - visible > 0 ? (int)h.n - visible : 0;
+    int top = v->help_top < 0 ? 0 : v->help_top > help_scroll_max ? help_scroll_max : v->help_top;
+    int y0 = (LINES - height) / 2, x0 = (COLS - w) / 2;
     attrset(bc_theme_attr(v->theme, BC_STYLE_STATUS));
-    for (int r = 0; r < h; r++) fill(y0 + r, x0, w);
-    for (int r = 1; r < h - 1; r++) put_utf8(y0 + r, x0 + 2, v->help_lines[r - 1], w - 3);
+    for (int r = 0; r < height; r++) fill(y0 + r, x0, w);
+    for (int r = 0; r < visible; r++) {
+        const help_row *hr = &h.r[top + r];
+        int indent = hr->cont ? 6 : 0;
+        put_wide(y0 + 1 + r, x0 + 2 + indent, hr->w, hr->len, inner - indent);
+    }
+    if (top > 0) put_utf8(y0, x0 + w - 12 > x0 ? x0 + w - 12 : x0, " ↑ more ", 8);
+    if (top < help_scroll_max)
+        put_utf8(y0 + height - 1, x0 + w - 24 > x0 ? x0 + w - 24 : x0, " ↓ more: Down, PgDn ", 20);
+done:
     attrset(A_NORMAL);
+    for (size_t i = 0; lines && i < v->n_help_lines; i++) free(lines[i]);
+    free(lines);
+    free(lens);
+    free(h.r);
 }
 
 static int transcript_rows;

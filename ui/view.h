@@ -39,10 +39,13 @@ typedef struct bc_view_state {
     /* overlay */
     const char *const *help_lines; /* NULL = no help shown */
     size_t n_help_lines;
+    int help_top;                  /* first help row shown (scrolled) */
 } bc_view_state;
 
 void bc_view_draw(bc_view_state *v);
 /* Rows of the transcript pane in the current layout (for paging). */
 int bc_view_transcript_rows(void);
+/* The largest useful help_top in the last frame (0: the help fits). */
+int bc_view_help_scroll_max(void);
 
 #endif

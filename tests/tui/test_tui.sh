@@ -239,9 +239,14 @@ check "bad /set value: one status message" "wait_for '/set top_p: 7 is not betwe
 T send-keys -t app -l "/nosuch"; T send-keys -t app Enter
 check "unknown command: one status message" "wait_for 'unknown command /nosuch' 5"
 T send-keys -t app F1
-check "F1 shows the help, every command fits on 30 rows" "wait_for '/regen' 5 && wait_for 'Ctrl-J / Alt-Enter' 5 && wait_for 'leave' 5"
+check "F1 shows the help; /set's settings are all there, wrapped under it" \
+      "wait_for '/regen' 5 && wait_for 'Ctrl-J / Alt-Enter' 5 && wait_for 'max_new_tokens|seed' 5"
+T send-keys -t app PageDown
+check "PgDn scrolls the help to the last command" "wait_for 'leave' 5 && wait_gone 'Keys (Up/Down' 5"
+T send-keys -t app Up
+check "Up scrolls back one row, the help stays" "wait_for '↓ more' 5 && wait_for '/rename' 5"
 T send-keys -t app q
-check "any key closes the help" "wait_gone 'any key closes this help' 5"
+check "any other key closes the help" "wait_gone 'any other key closes it' 5 && wait_gone '/regen' 5"
 
 # 10. /model with a failing model keeps the previous one and the conversation.
 T send-keys -t app -l "/model fake:fail"; T send-keys -t app Enter

@@ -321,5 +321,25 @@ rc=$?
 check "--session with an unknown name: exit 1 before the screen opens, saying why" \
       "[ \$rc = 1 ] && printf '%s' \"\$out\" | grep -q 'no such conversation'"
 
+section "13. Status and screen"
+# ---- 13. A status message too long for the bar is also written whole in
+# the transcript; /clear survives /regen; ascii_borders reaches the status bar.
+printf 'ui:\n  history_pane: false\n  ascii_borders: true\n' > "$WORK/ascii.yaml"
+start -- -c "$WORK/ascii.yaml"
+check "ascii_borders: the status bar uses ASCII separators" "wait_for 'fake - cpu - f32 | idle' 10"
+type_line "/set foo 1"
+check "a long status message is also in the transcript, whole" \
+      "wait_for 'repetition_penalty, max_new_tokens, seed)' 5"
+type_line "before the clear"
+wait_for "Echo: before the clear" 10; wait_for "| idle" 10
+type_line "/clear"
+wait_gone "before the clear" 5
+type_line "after the clear"
+wait_for "Echo: after the clear" 10; wait_for "| idle" 10
+type_line "/regen"
+regen_kept_clear() { shows '| idle' && hidden 'before the clear' && screen | grep -q '^  after the clear' && shows 'Echo: after the clear'; }
+check "/regen after /clear: the cleared part stays cleared, the answered message shows" \
+      "poll 10 regen_kept_clear"
+
 echo "1..$n"
 [ "$failed" = 0 ]
