@@ -93,8 +93,8 @@ static int parse_setting(bc_command *c, bc_error *err) {
         if (SETTINGS[i].integer && v != floor(v))
             return bc_errorf(err, "/set %s: '%s' is not a whole number", key, val);
         if (v < SETTINGS[i].lo || v > SETTINGS[i].hi)
-            return bc_errorf(err, "/set %s: %s is not between %g and %g", key, val, SETTINGS[i].lo,
-                             SETTINGS[i].hi);
+            return bc_errorf(err, "/set %s: %s is not between %.15g and %.15g", key, val,
+                             SETTINGS[i].lo, SETTINGS[i].hi);
         c->setting = SETTINGS[i].id;
         c->value = v;
         return 0;

@@ -1,8 +1,11 @@
 #include "engine_setup.h"
 
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +15,38 @@ double bc_app_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* splitmix64's finalizer: spreads the few changing bits of a clock/pid
+ * fallback over the whole seed. */
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static bool read_urandom(uint64_t *out) {
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = read(fd, out, sizeof *out) == (ssize_t)sizeof *out;
+    close(fd);
+    return ok;
+}
+
+uint64_t bc_app_fresh_seed(void) {
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed) return seed;
+    if (read_urandom(&seed)) return seed;
+    /* No entropy source (an old kernel, a sandbox without /dev): the clock's
+     * nanoseconds differ between calls, the pid between processes. A counter
+     * keeps two calls in one clock tick apart. */
+    static _Atomic uint64_t calls;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
+           mix64(((uint64_t)getpid() << 32) ^ ++calls);
 }
 
 /* A one-line percentage on stderr, only when someone is watching it. */

@@ -4,6 +4,7 @@
 #define BC_ENGINE_SETUP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "engine.h"
@@ -23,5 +24,10 @@ int bc_app_open_engine(const bc_app_config *cfg, bc_engine **e, double *seconds)
 int bc_app_load_engine(const bc_options *o, bc_engine **e, double *seconds);
 
 double bc_app_now(void);   /* monotonic seconds */
+
+/* A seed for sampling when none is configured: different on every call, even
+ * in processes started within the same second (getrandom(2), else
+ * /dev/urandom, else the clock's nanoseconds mixed with the process id). */
+uint64_t bc_app_fresh_seed(void);
 
 #endif

@@ -163,11 +163,31 @@ static int argmax(const float *v, int n) {
     return best;
 }
 
+/* bench --tokenizer with the model the configuration names (demo by
+ * default, presets expanded), like the other modes. */
+static int bench_tokenizer(const bc_options *o) {
+    bc_app_config cfg;
+    bc_app_settings(o, &cfg);
+    bc_options t = *o;
+    t.model = cfg.model;
+    int rc = bc_bench_tokenizer(&t);
+    bc_app_config_free(&cfg);
+    return rc;
+}
+
 int bc_mode_bench(const bc_options *o) {
-    if (o->bench_tokenizer) return bc_bench_tokenizer(o);
+    if (o->bench_tokenizer) return bench_tokenizer(o);
+    bc_app_config cfg;
+    bc_app_settings(o, &cfg);
+    /* The engine runs on the configured count (-t, else -c FILE, a preset
+     * or the user's config, else one per core): the figures printed and the
+     * reference measurements must use the same. */
+    const int threads = cfg.threads > 0 ? cfg.threads : bc_cpu_count();
     bc_engine *e;
     double load_s;
-    if (bc_app_load_engine(o, &e, &load_s)) return 1;
+    int load_rc = bc_app_open_engine(&cfg, &e, &load_s);
+    bc_app_config_free(&cfg);
+    if (load_rc) return 1;
     /* peak so far = the peak while loading (online quantization must stay
      * near the final footprint) */
     double load_peak_rss = peak_rss_mib();
@@ -226,7 +246,6 @@ int bc_mode_bench(const bc_options *o) {
         bc_engine_free(e);
         return 1;
     }
-    int threads = o->threads > 0 ? o->threads : bc_cpu_count();
     double rss = peak_rss_mib();   /* before the references allocate anything */
     /* On the GPU the roofline is the device's memory: a device-to-device copy
      * (bytes read + written) over 2 GiB, measured in this run. */

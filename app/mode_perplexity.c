@@ -5,9 +5,11 @@
  * tokens; perplexity = exp(mean negative log-likelihood). Progress on stderr,
  * the result as the last stdout line. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine_setup.h"
 #include "file_io.h"
@@ -37,15 +39,21 @@ int bc_mode_perplexity(const bc_options *o) {
     bc_engine *e;
     double load_s;
     if (bc_app_load_engine(o, &e, &load_s)) { free(text); return 1; }
+    bc_engine_info info;
+    bc_engine_get_info(e, &info);
+    int ctx = o->ctx > 0 ? o->ctx : info.context_max;
+    /* Known once the model is loaded, and before any window is announced. */
+    if (ctx > info.context_max) {
+        fprintf(stderr, "baichuan-chat: --ctx %d is larger than the model's context (%d tokens): "
+                        "use --ctx %d or less\n", ctx, info.context_max, info.context_max);
+        free(text);
+        bc_engine_free(e);
+        return 1;
+    }
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = bc_tokenizer_encode(bc_engine_tokenizer(e), text, len, &ids, &n, &err);
     free(text);
-    bc_engine_info info;
-    bc_engine_get_info(e, &info);
-    int ctx = o->ctx > 0 ? o->ctx : info.context_max;
-    if (!rc && ctx > info.context_max)
-        rc = bc_errorf(&err, "--ctx %d is larger than the model's context (%d)", ctx, info.context_max);
     bc_model *m = bc_engine_model(e);
     int V = bc_model_vocab(m);
     float *logits = malloc((size_t)ROWS_PER_STEP * (size_t)V * sizeof(float));
@@ -53,7 +61,11 @@ int bc_mode_perplexity(const bc_options *o) {
     double total = 0.0;
     long scored = 0;
     size_t n_windows = (n + (size_t)ctx - 1) / (size_t)ctx;
-    fprintf(stderr, "perplexity: %zu tokens, %zu windows of %d\n", n, n_windows, ctx);
+    if (!rc) fprintf(stderr, "perplexity: %zu tokens, %zu windows of %d\n", n, n_windows, ctx);
+    /* A line rewritten with \r is for a person watching; in a log it is
+     * one long line of overwrites. */
+    const bool live = isatty(STDERR_FILENO);
+    bool shown = false;
     double t0 = bc_app_now();
     for (size_t w = 0; !rc && w < n_windows; w++) {
         const int32_t *win = ids + w * (size_t)ctx;
@@ -68,10 +80,13 @@ int bc_mode_perplexity(const bc_options *o) {
                 scored++;
             }
         }
-        fprintf(stderr, "\rwindow %zu/%zu: perplexity so far %.4f", w + 1, n_windows,
-                scored ? exp(total / scored) : 0.0);
+        if (live) {
+            fprintf(stderr, "\rwindow %zu/%zu: perplexity so far %.4f", w + 1, n_windows,
+                    scored ? exp(total / scored) : 0.0);
+            shown = true;
+        }
     }
-    fprintf(stderr, "\n");
+    if (shown) fprintf(stderr, "\n");
     if (!rc && scored == 0) rc = bc_errorf(&err, "%s: fewer than 2 tokens to score", o->file);
     if (!rc) {
         double secs = bc_app_now() - t0;

@@ -6,11 +6,16 @@
  * stderr. The conversation is saved to the session store like a TUI one
  * (not for --matrix runs, which are comparisons).
  *
- * Exit: 0 all steps ran and every expect held; 1 an expect or a step failed
- * (the first is named) or a runtime error; 2 a bad script or usage. */
+ * Exit: 0 all steps ran (or a /quit ended the script: the steps skipped are
+ * counted) and every expect held; 1 an expect or a step failed (the first is
+ * named), a --matrix column failed, OUT cannot be created (checked before
+ * anything runs) or a runtime error; 2 a bad script or usage. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "demo_model.h"
@@ -60,14 +65,51 @@ static int output_close(output *out) {
     return rc ? 1 : 0;
 }
 
+/* -o OUT is written at the end of the run: refuse up front a path that
+ * cannot be created there (its directory missing or read-only, a
+ * directory in its place), rather than after minutes of generation. The
+ * same cases as bc_write_file_atomic: a non-regular file (/dev/null) is
+ * written in place, anything else through a new file next to the target. */
+static int output_check(const char *path) {
+    struct stat st;
+    if (!*path) return fprintf(stderr, "baichuan-chat: replay: -o needs a file name\n"), 1;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return fprintf(stderr, "baichuan-chat: replay: -o %s: is a directory\n", path), 1;
+        if (!S_ISREG(st.st_mode)) {
+            if (access(path, W_OK) == 0) return 0;
+            return fprintf(stderr, "baichuan-chat: replay: -o %s: %s\n", path, strerror(errno)), 1;
+        }
+    } else if (errno != ENOENT) {
+        return fprintf(stderr, "baichuan-chat: replay: -o %s: %s\n", path, strerror(errno)), 1;
+    }
+    char resolved[PATH_MAX], dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", realpath(path, resolved) ? resolved : path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else slash[slash == dir] = '\0';   /* "/x" -> "/" */
+    const char *why = NULL;
+    if (stat(dir, &st) != 0) why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode)) why = "not a directory";
+    else if (access(dir, W_OK | X_OK) != 0) why = strerror(errno);
+    if (why)
+        fprintf(stderr, "baichuan-chat: replay: -o %s: cannot create a file in %s: %s\n", path, dir,
+                why);
+    return why ? 1 : 0;
+}
+
 static char *sessions_dir_for(const bc_app_config *cfg) {
     bc_error err;
-    char *dir = cfg->paths.sessions ? strdup(cfg->paths.sessions) : bc_sessions_dir(&err);
+    char *dir = bc_sessions_dir_at(cfg->paths.sessions, &err);
     if (!dir) fprintf(stderr, "baichuan-chat: replay: the conversation is not saved: %s\n", err.msg);
     return dir;
 }
 
-static int finish(const bc_replay_result *r, int run_rc, const bc_error *err) {
+/* The last stderr line: the reason of the first failure, or what ran. The
+ * success line is printed only when the run and its transcript both
+ * succeeded (out_rc: output_close's; it has said why already). */
+static int finish(const bc_replay_script *s, const bc_replay_result *r, int run_rc,
+                  const bc_error *err, int out_rc) {
     if (run_rc) {
         fprintf(stderr, "baichuan-chat: replay: %s\n", err->msg);
         return 1;
@@ -77,8 +119,18 @@ static int finish(const bc_replay_result *r, int run_rc, const bc_error *err) {
                 r->first_failure, r->expects_failed, r->steps_failed);
         return 1;
     }
-    fprintf(stderr, "replay: done in %.2f s, every step ran and every expect held; peak RSS %.1f MB\n",
-            r->seconds, (double)r->peak_rss_bytes / 1e6);
+    if (out_rc) {
+        fprintf(stderr, "baichuan-chat: replay: the steps ran but the transcript was not written\n");
+        return out_rc;
+    }
+    if (r->steps_skipped)
+        fprintf(stderr, "replay: done in %.2f s, %zu of %zu steps ran (%d skipped after the /quit "
+                        "at step %d), every expect held; peak RSS %.1f MB\n",
+                r->seconds, s->n_steps - (size_t)r->steps_skipped, s->n_steps, r->steps_skipped,
+                r->quit_step, (double)r->peak_rss_bytes / 1e6);
+    else
+        fprintf(stderr, "replay: done in %.2f s, every step ran and every expect held; peak RSS "
+                        "%.1f MB\n", r->seconds, (double)r->peak_rss_bytes / 1e6);
     return 0;
 }
 
@@ -99,11 +151,11 @@ static int replay_once(const bc_options *o, const bc_replay_script *s) {
     bc_error err;
     int rc = bc_replay_run(s, &ro, &r, &err);
     int out_rc = output_close(&out);
-    int code = finish(&r, rc, &err);
+    int code = finish(s, &r, rc, &err, out_rc);
     bc_replay_result_free(&r);
     free(dir);
     bc_app_config_free(&cfg);
-    return code ? code : out_rc;
+    return code;
 }
 
 /* The first column's tokenizer, to count agreeing tokens; NULL when it
@@ -175,6 +227,10 @@ int bc_mode_replay(const bc_options *o) {
     if (bc_replay_script_load(o->positional[0], &s, &err)) {
         fprintf(stderr, "baichuan-chat: replay: %s\n", err.msg);
         return 2;
+    }
+    if (o->output && output_check(o->output)) {
+        bc_replay_script_free(s);
+        return 1;
     }
     int rc = o->matrix ? replay_matrix(o, s) : replay_once(o, s);
     bc_replay_script_free(s);

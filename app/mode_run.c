@@ -2,11 +2,11 @@
  * reply streamed to stdout as it is generated and nothing else on stdout;
  * load time and speeds on stderr. Ctrl-C stops generation (exit 130). */
 #include <math.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine_setup.h"
 #include "model_config.h"
@@ -27,7 +27,9 @@ static int write_text(void *user, const char *utf8, size_t len) {
     return interrupted || out->write_failed;
 }
 
-/* PROMPT words joined by spaces, or all of stdin. */
+/* PROMPT words joined by spaces, or all of stdin less ONE final newline:
+ * `echo hi | run` is `run hi`, while any other whitespace the text ends with
+ * (blank lines, spaces) is the user's and kept. */
 static char *read_prompt(const bc_options *o) {
     size_t cap = 4096, len = 0;
     char *s = malloc(cap);
@@ -56,6 +58,7 @@ static char *read_prompt(const bc_options *o) {
                 cap *= 2;
             }
         }
+        if (len && s[len - 1] == '\n') len--;
     }
     s[len] = '\0';
     return s;
@@ -69,6 +72,20 @@ static const char *stop_name(bc_stop_reason r) {
     case BC_STOP_CONTEXT: return "context full";
     }
     return "?";
+}
+
+/* A reply as long as the context leaves no room for the prompt: say so with
+ * both numbers, in the option's terms, before generating (the chat template
+ * would refuse it too, in its own terms). */
+static bool no_room_for_prompt(const bc_options *o, const bc_engine *e, const bc_sampling *s) {
+    bc_engine_info info;
+    bc_engine_get_info(e, &info);
+    if (s->max_new_tokens < info.context_max) return false;
+    fprintf(stderr, "baichuan-chat: %s %d leaves no room for the prompt: the model's context is "
+                    "%d tokens (use at most %d)\n",
+            o->n_predict != BC_UNSET_INT ? "-n" : "max_new_tokens", s->max_new_tokens,
+            info.context_max, info.context_max - 1);
+    return true;
 }
 
 int bc_mode_run(const bc_options *o) {
@@ -85,7 +102,13 @@ int bc_mode_run(const bc_options *o) {
     }
     /* Configured and command-line values win over generation_config.json. */
     bc_sampling s;
-    bc_app_config_sampling(&cfg, bc_engine_generation_config(e), (uint64_t)time(NULL), &s);
+    bc_app_config_sampling(&cfg, bc_engine_generation_config(e), bc_app_fresh_seed(), &s);
+    if (!o->raw && no_room_for_prompt(o, e, &s)) {
+        bc_engine_free(e);
+        bc_app_config_free(&cfg);
+        free(prompt);
+        return 1;
+    }
     signal(SIGINT, on_sigint);
     output out = {0, 0, 0};
     bc_gen_stats st;
@@ -108,6 +131,12 @@ int bc_mode_run(const bc_options *o) {
         fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         exit_code = 1;
     } else {
+        if (st.prompt_tokens_dropped > 0)
+            fprintf(stderr, "baichuan-chat: warning: the prompt was cut from %d to %d tokens (its "
+                            "start dropped) to leave room for %d new tokens in the model's "
+                            "context of %d\n",
+                    st.prompt_tokens + st.prompt_tokens_dropped, st.prompt_tokens,
+                    s.max_new_tokens, st.context_max);
         fprintf(stderr, "load: %.2f s | prompt: %d tokens (%d prefilled), %.1f tok/s | "
                         "reply: %d tokens, %.1f tok/s | stop: %s\n",
                 load_s, st.prompt_tokens, st.prefilled_tokens,

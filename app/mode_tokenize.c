@@ -1,4 +1,4 @@
-/* baichuan-chat tokenize -m DIR [--pieces] [-f FILE | TEXT]: the SentencePiece
+/* baichuan-chat tokenize [-m DIR] [--pieces] [-f FILE | TEXT]: the SentencePiece
  * ids (or pieces) of a text on one line, no BOS. TEXT words are joined with
  * single spaces; a file is taken byte for byte (newlines included); with
  * neither, standard input is read. */
@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_setup.h"
 #include "file_io.h"
 #include "modes.h"
 #include "tokenizer_open.h"
@@ -40,13 +41,22 @@ static void print_piece(const char *s) {
     }
 }
 
+/* The tokenizer of -m, else of the configured model (demo by default, a
+ * preset expanded), as the modes that load a model do. */
+static int open_tokenizer(const bc_options *o, bc_tokenizer **t) {
+    bc_app_config cfg;
+    bc_app_settings(o, &cfg);
+    bc_error err = {{0}};
+    int rc = bc_tokenizer_open_model(cfg.model, t, &err);
+    if (rc) fprintf(stderr, "baichuan-chat: %s\n", err.msg);
+    bc_app_config_free(&cfg);
+    return rc ? 1 : 0;
+}
+
 int bc_mode_tokenize(const bc_options *o) {
     bc_error err = {{0}};
     bc_tokenizer *t = NULL;
-    if (bc_tokenizer_open_model(o->model, &t, &err)) {
-        fprintf(stderr, "baichuan-chat: %s\n", err.msg);
-        return 1;
-    }
+    if (open_tokenizer(o, &t)) return 1;
     size_t len = 0;
     char *text = NULL;
     if (o->positional_count) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "synthetic_model.h"
 
@@ -176,6 +177,26 @@ static int resolve_hf_id(const char *spec, char **dir, bc_error *err) {
                      spec, seen, roots.n ? "" : "\n  (no cache directory: HOME is unset)", spec);
 }
 
+/* A name that is neither a directory nor an ORG/NAME id. The places that
+ * were searched: the directory (shown absolute, since a relative name is
+ * looked up from wherever the program was started) and, for a bare name,
+ * the configuration's presets (the callers expand those before they get
+ * here, so none had that name). The Hugging Face cache is searched only for
+ * ORG/NAME ids: say so, with the download command. */
+static int not_found(const char *spec, int errnum, bc_error *err) {
+    char where[PATH_CAP] = "", cwd[PATH_CAP];
+    if (spec[0] != '/' && getcwd(cwd, sizeof cwd))
+        format_path(where, sizeof where, " %s/%s", strcmp(cwd, "/") ? cwd : "", spec);
+    bool bare = strchr(spec, '/') == NULL;
+    return bc_errorf(err,
+                     "model \"%s\": not found. Searched: the directory %s%s (%s)%s. Not searched: "
+                     "the Hugging Face cache, which takes an ORG/NAME id like "
+                     "baichuan-inc/Baichuan2-7B-Chat (fetch it with: huggingface-cli download "
+                     "baichuan-inc/Baichuan2-7B-Chat). Or -m demo for the tiny built-in model",
+                     spec, where[0] ? "" : spec, where[0] ? where + 1 : "", strerror(errnum),
+                     bare ? "; the presets of the configuration: none has that name" : "");
+}
+
 int bc_model_resolve(const char *spec, char **dir, bc_error *err) {
     *dir = NULL;
     if (!spec || !*spec) return bc_errorf(err, "no model given (-m DIR|ORG/NAME|demo)");
@@ -188,10 +209,5 @@ int bc_model_resolve(const char *spec, char **dir, bc_error *err) {
     if (stat(spec, &st) == 0)
         return bc_errorf(err, "model \"%s\": not a directory (give the checkpoint directory, "
                               "not one of its files)", spec);
-    return bc_errorf(err,
-                     "model \"%s\": %s; expected a checkpoint directory, a Hugging Face id "
-                     "like baichuan-inc/Baichuan2-7B-Chat (fetch it with: huggingface-cli "
-                     "download baichuan-inc/Baichuan2-7B-Chat), a preset from the config, or "
-                     "demo",
-                     spec, strerror(errno));
+    return not_found(spec, errno, err);
 }

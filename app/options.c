@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bc_build_config.h"
+#include "replay.h"
 
 #define M(x) (1u << (x))
 #define ALL_MODES (M(BC_MODE_DEFAULT) | M(BC_MODE_RUN) | M(BC_MODE_REPLAY) | \
@@ -85,7 +86,7 @@ static const mode_spec MODES[] = {
      "Measure load time, prefill and decode speed, memory and bandwidth."},
     {BC_MODE_PERPLEXITY, "perplexity", "-m MODEL -f FILE [--ctx N]",
      "Perplexity of the model on a text file."},
-    {BC_MODE_TOKENIZE, "tokenize", "-m MODEL [--pieces] [-f FILE | TEXT]",
+    {BC_MODE_TOKENIZE, "tokenize", "[-m MODEL] [--pieces] [-f FILE | TEXT]",
      "Print the token ids (or pieces) of a text; needs only tokenizer.model."},
 };
 #define N_MODES (sizeof MODES / sizeof MODES[0])
@@ -172,6 +173,25 @@ static const char *const FORMATS[] = {"md", "yaml", "jsonl", NULL};
 
 #define BAD(...) (snprintf(why, why_len, __VA_ARGS__), 2)
 
+/* --matrix KEY=V1,V2: the syntax, and for quant/backend the same values as
+ * --quant/--backend, so that a typo is refused before any model loads.
+ * Models (directories, presets) are only known when they load. */
+static int check_matrix(const char *spec, char *why, size_t why_len) {
+    bc_replay_matrix m;
+    bc_error err;
+    if (bc_replay_matrix_parse(spec, &m, &err)) return BAD("%s", err.msg);
+    const char *const *allowed = !strcmp(m.key, "quant")     ? QUANTS
+                                 : !strcmp(m.key, "backend") ? BACKENDS
+                                                             : NULL;
+    int rc = 0;
+    for (size_t i = 0; allowed && i < m.n_values && !rc; i++)
+        if (one_of(m.values[i], allowed))
+            rc = BAD("--matrix: %s '%s' is not one of %s", m.key, m.values[i],
+                     allowed == QUANTS ? "auto, f32, bf16, f16, int8, nf4" : "auto, cpu, cuda");
+    bc_replay_matrix_free(&m);
+    return rc;
+}
+
 /* Stores the value of one option; returns 0, or 2 with `why` filled. */
 static int apply(bc_options *o, const opt_spec *sp, const char *v, char *why, size_t why_len) {
     switch (sp->id) {
@@ -191,7 +211,13 @@ static int apply(bc_options *o, const opt_spec *sp, const char *v, char *why, si
         if (one_of(v, FORMATS)) return BAD("--format: '%s' is not one of md, yaml, jsonl", v);
         o->format = v; break;
     case OPT_REPLAY: o->replay = v; break;
-    case OPT_MATRIX: o->matrix = v; break;
+    case OPT_MATRIX:
+        /* One comparison per run: a second --matrix replacing the first
+         * without a word would compare something else than asked. */
+        if (o->matrix)
+            return BAD("--matrix given twice ('%s', '%s'): one KEY=V1,V2,... per run", o->matrix, v);
+        if (check_matrix(v, why, why_len)) return 2;
+        o->matrix = v; break;
     case OPT_THEME: o->theme = v; break;
     case OPT_N:
         if (parse_int(v, 1, 1 << 20, &o->n_predict)) return BAD("-n: '%s' is not a whole number from 1 to 1048576", v);
@@ -306,6 +332,9 @@ int bc_options_parse(int argc, char **argv, bc_options *o, char *why, size_t why
     switch (o->mode) {
     case BC_MODE_REPLAY:
         if (o->positional_count != 1) return BAD("replay needs exactly one SCRIPT");
+        /* The comparison is one Markdown report; --format picks a transcript's. */
+        if (o->matrix && o->format && strcmp(o->format, "md"))
+            return BAD("--format %s does not apply to --matrix (its report is Markdown)", o->format);
         break;
     case BC_MODE_PERPLEXITY:
         if (!o->file) return BAD("perplexity needs -f FILE");
@@ -317,6 +346,10 @@ int bc_options_parse(int argc, char **argv, bc_options *o, char *why, size_t why
     case BC_MODE_BENCH:
         if (o->positional_count) return BAD("bench takes no positional arguments");
         if (o->bench_tokenizer && !o->file) return BAD("bench --tokenizer needs -f FILE");
+        if (o->bench_tokenizer && (o->n_predict != BC_UNSET_INT || o->prompt_tokens || o->quant ||
+                                   o->backend || o->threads))
+            return BAD("bench --tokenizer measures the tokenizer only: -p, -n, --quant, --backend "
+                       "and --threads do not apply");
         if (!o->bench_tokenizer && o->file) return BAD("bench -f FILE goes with --tokenizer (the model bench uses a fixed pseudo-random prompt: -p T sets its length)");
         break;
     case BC_MODE_DEFAULT:

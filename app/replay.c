@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine_setup.h"
@@ -257,6 +256,7 @@ static int reply(runner *R, int step) {
     char *text = NULL;
     size_t len = 0;
     bool ok = false, done = false;
+    int dropped = 0;
     char why[BC_ERROR_MAX] = "";
     while (!done) {
         bc_event *ev = bc_worker_wait_event(R->w);
@@ -278,6 +278,7 @@ static int reply(runner *R, int step) {
                 e->decode_seconds = ev->stats.decode_seconds;
                 e->prefill_seconds = ev->stats.prefill_seconds;
                 e->stop = ev->stats.stop;
+                dropped = ev->stats.prompt_tokens_dropped;
                 ok = done = true;
             } else if (ev->type == BC_EV_ERROR) {
                 snprintf(why, sizeof why, "%s", ev->message);
@@ -304,6 +305,9 @@ static int reply(runner *R, int step) {
     int mi = bc_session_add(c, BC_ROLE_ASSISTANT, e->text, &err);
     if (mi >= 0) bc_session_set_meta(c, (size_t)mi, e->model, e->backend, e->quant, &s, STOPS[e->stop]);
     save_conv(R);
+    if (dropped > 0)
+        logf_(R, "%s: warning: the conversation was cut from %d to %d tokens (its start dropped) "
+                 "to fit the context\n", label, e->prompt_tokens + dropped, e->prompt_tokens);
     logf_(R, "%s: %d tokens, %.1f tok/s (prompt %d, prefilled %d in %.3f s) · %s · %s · %s\n", label,
           e->new_tokens, e->decode_seconds > 0 ? e->new_tokens / e->decode_seconds : 0.0,
           e->prompt_tokens, e->prefilled_tokens, e->prefill_seconds, e->model, e->backend, e->quant);
@@ -559,7 +563,8 @@ static int run_steps(runner *R, bc_error *err) {
         entry_begin(R, ei);
         entry_end(R, ei);
     }
-    for (size_t i = 0; i < s->n_steps && !R->quit; i++) {
+    size_t i;
+    for (i = 0; i < s->n_steps && !R->quit; i++) {
         const bc_replay_step *st = &s->steps[i];
         int step = (int)i + 1, rc = 0;
         if (st->kind == BC_STEP_USER) rc = user_step(R, step, st->text);
@@ -570,6 +575,14 @@ static int run_steps(runner *R, bc_error *err) {
             step_label(R, step, label, sizeof label);
             return bc_errorf(err, "%s: %s", label, R->fatal[0] ? R->fatal : "out of memory");
         }
+    }
+    if (R->quit && i < s->n_steps) {
+        /* A /quit mid-script is legitimate, but the steps after it are part
+         * of the script: say that they did not run. */
+        R->r->quit_step = (int)i;
+        R->r->steps_skipped = (int)(s->n_steps - i);
+        logf_(R, "replay: warning: /quit at step %d: the %d step(s) after it were skipped\n",
+              R->r->quit_step, R->r->steps_skipped);
     }
     return 0;
 }
@@ -582,9 +595,7 @@ int bc_replay_run(const bc_replay_script *s, const bc_replay_run_opts *o, bc_rep
     double t0 = bc_app_now();
     runner R = {.script = s, .o = o, .r = r, .gen = o->cfg->generation};
     if (o->transcript) o->transcript->result = r;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    R.fresh_seed = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
+    R.fresh_seed = bc_app_fresh_seed();
     R.w = bc_worker_start(err);
     if (!R.w) return -1;
     int rc = new_conversation(&R, err);
@@ -596,5 +607,6 @@ int bc_replay_run(const bc_replay_script *s, const bc_replay_run_opts *o, bc_rep
     free(R.dir);
     r->seconds = bc_app_now() - t0;
     r->peak_rss_bytes = bc_rss_peak_bytes();
+    if (rc) copy_cut(r->stopped, sizeof r->stopped, err->msg);
     return rc;
 }

@@ -117,6 +117,9 @@ typedef struct bc_replay_result {
     int expects_failed;     /* number of expects that did not hold */
     int steps_failed;       /* commands or turns that failed (e.g. a switch) */
     char first_failure[BC_ERROR_MAX]; /* "step 4 (line 12): ..." */
+    char stopped[BC_ERROR_MAX]; /* why the run could not go on (its error); "" = it did */
+    int steps_skipped;      /* steps not run because a /quit came before them */
+    int quit_step;          /* the step of that /quit; 0 = none */
     uint64_t peak_rss_bytes; /* VmHWM at the end (reset at the start when possible) */
     uint64_t weight_bytes;   /* of the model the run started with */
     double seconds;          /* wall time of the whole run */
@@ -159,9 +162,11 @@ typedef struct bc_replay_run_opts {
     const char *sessions_dir;   /* save the conversation there after every turn; NULL = no */
 } bc_replay_run_opts;
 
-/* Plays the script. Returns 0 when it ran to the end (expects may have
- * failed: see r->expects_failed / r->steps_failed), -1 with err when it could
- * not go on (the first model did not load, a model switch left no model). */
+/* Plays the script. Returns 0 when it ran to the end or to a /quit (expects
+ * may have failed: see r->expects_failed / r->steps_failed; steps after a
+ * /quit: r->steps_skipped), -1 with err when it could not go on (the first
+ * model did not load, a model switch left no model); r->stopped keeps that
+ * reason for reports. */
 int bc_replay_run(const bc_replay_script *s, const bc_replay_run_opts *o, bc_replay_result *r,
                   bc_error *err);
 

@@ -281,10 +281,13 @@ static void summary_rows(FILE *f, const bc_replay_matrix *m, const bc_replay_res
     for (size_t c = 0; c < cols; c++) {
         const bc_replay_entry *e = nth_reply(&res[c], 0, NULL);
         if (e) fprintf(f, " %s · %s · %s |", e->model, e->backend, e->quant);
-        else fputs(" (no reply) |", f);
+        else fputs(res[c].stopped[0] ? " (failed: see checks) |" : " (no reply) |", f);
     }
     fputs("\n| weights |", f);
-    for (size_t c = 0; c < cols; c++) fprintf(f, " %.2f MB |", (double)res[c].weight_bytes / 1e6);
+    for (size_t c = 0; c < cols; c++) {
+        if (res[c].stopped[0] && !res[c].weight_bytes) fputs(" — |", f); /* nothing loaded */
+        else fprintf(f, " %.2f MB |", (double)res[c].weight_bytes / 1e6);
+    }
     fputs("\n| peak memory (RSS) |", f);
     for (size_t c = 0; c < cols; c++) fprintf(f, " %.1f MB |", (double)res[c].peak_rss_bytes / 1e6);
     fputs("\n| decode speed |", f);
@@ -295,12 +298,24 @@ static void summary_rows(FILE *f, const bc_replay_matrix *m, const bc_replay_res
                 tokens += res[c].entries[i].new_tokens;
                 seconds += res[c].entries[i].decode_seconds;
             }
-        fprintf(f, " %.1f tok/s (%.0f tokens) |", seconds > 0 ? tokens / seconds : 0.0, tokens);
+        if (res[c].stopped[0] && tokens == 0) fputs(" — |", f);
+        else fprintf(f, " %.1f tok/s (%.0f tokens) |", seconds > 0 ? tokens / seconds : 0.0, tokens);
     }
     fputs("\n| checks |", f);
     for (size_t c = 0; c < cols; c++) {
-        if (!res[c].expects_failed && !res[c].steps_failed) fputs(" all held |", f);
-        else fprintf(f, " %d expect(s), %d step(s) failed |", res[c].expects_failed, res[c].steps_failed);
+        /* A run that stopped (its model did not load) checked nothing: its
+         * reason goes here, not only to stderr. */
+        if (res[c].stopped[0]) {
+            fputs(" **run failed:** ", f);
+            cell(f, res[c].stopped);
+        } else if (!res[c].expects_failed && !res[c].steps_failed) {
+            fputs(" all held", f);
+        } else {
+            fprintf(f, " %d expect(s), %d step(s) failed", res[c].expects_failed, res[c].steps_failed);
+        }
+        if (res[c].steps_skipped)
+            fprintf(f, "; %d step(s) skipped after /quit", res[c].steps_skipped);
+        fputs(" |", f);
     }
     fprintf(f, "\n| agreement with %s |", m->values[0]);
     size_t n0 = count_replies(&res[0]);
@@ -311,6 +326,7 @@ static void summary_rows(FILE *f, const bc_replay_matrix *m, const bc_replay_res
             same += b && !strcmp(a->text, b->text);
         }
         if (c == 0) fputs(" — |", f);
+        else if (res[c].stopped[0]) fputs(" — (run failed) |", f);
         else fprintf(f, " %zu of %zu replies identical%s |", same, n0, n != n0 ? " (reply count differs)" : "");
     }
     (void)tok;

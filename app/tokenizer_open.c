@@ -6,12 +6,21 @@
 #include <sys/stat.h>
 
 #include "demo_model.h"
+#include "model_config.h"
 #include "model_path.h"
+#include "synthetic_model.h"
 
 int bc_tokenizer_open_model(const char *spec, bc_tokenizer **t, bc_error *err) {
     *t = NULL;
     if (!spec || !*spec) return bc_errorf(err, "no model given: use -m DIR (or -m FILE.model)");
-    if (!strcmp(spec, "demo")) {
+    /* Synthetic models are made with the demo tokenizer (engine.c): theirs
+     * is the same, once the size is known to be one of theirs. */
+    if (bc_synthetic_is_spec(spec)) {
+        bc_model_config cfg;
+        bc_generation_config gen;
+        if (bc_synthetic_config(spec, &cfg, &gen, err)) return -1;
+    }
+    if (!strcmp(spec, "demo") || bc_synthetic_is_spec(spec)) {
         size_t len;
         const unsigned char *bytes = bc_demo_tokenizer_data(&len);
         if (!bytes) return bc_errorf(err, "this build has no demo tokenizer");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "engine_setup.h"
 #include "fake_engine.h"
 #include "model_config.h"
 #include "input.h"
@@ -404,6 +405,10 @@ static void handle_event(bc_tui *t, bc_event *ev) {
         t->last_stats = ev->stats;
         t->have_stats = true;
         t->context_used = ev->stats.context_used;
+        if (ev->stats.prompt_tokens_dropped > 0)
+            bc_tui_status(t, false, "the conversation no longer fits the context: its first %d "
+                                    "tokens were left out of this reply's prompt",
+                          ev->stats.prompt_tokens_dropped);
         finish_reply(t, stop_name(ev->stats.stop));
         if (ev->stats.stop == BC_STOP_CANCELLED) bc_tui_status(t, false, "stopped; the partial reply is kept");
         if (ev->text_dropped)
@@ -767,7 +772,7 @@ int bc_tui_app_run(const bc_options *o) {
     if (t->replay) replay_settings(o, t->replay, cfg, &cfg_err);
     else bc_app_config_load(cfg, o, &cfg_err);
     t->gen = cfg->generation;
-    t->fresh_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    t->fresh_seed = bc_app_fresh_seed();
     bc_tui_update_sampling(t);
     t->threads = cfg->threads;
     t->reply_session_index = -1;

@@ -162,6 +162,15 @@ static void run_command(bc_tui *t, const bc_command *c) {
         if (!busy(t, "/system")) set_system(t, c->arg);
         break;
     case BC_CMD_SET:
+        /* a reply as long as the context would leave no room for a prompt:
+         * every message would fail; refuse it here, where it is typed */
+        if (c->setting == BC_SET_MAX_NEW_TOKENS && t->have_model &&
+            c->value >= t->info.context_max) {
+            bc_tui_status(t, true, "/set max_new_tokens: %.0f leaves no room for a prompt in "
+                                   "%s's context of %d tokens (at most %d)", c->value,
+                          t->info.model_name, t->info.context_max, t->info.context_max - 1);
+            break;
+        }
         bc_command_apply_generation(c, &t->gen);
         bc_tui_update_sampling(t);
         bc_tui_status(t, false, "%s", c->arg);

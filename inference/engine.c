@@ -274,6 +274,16 @@ int bc_engine_complete(bc_engine *e, const char *text, const bc_sampling *s, bc_
     return rc;
 }
 
+/* Length of build_chat_input over all the turns before any cut: the system
+ * ids without a role token, every other message with its role token, and
+ * the assistant token that asks for the reply. */
+static size_t template_tokens(const bc_chat_turn *turns, size_t n) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += turns[i].n + (turns[i].role != BC_ROLE_SYSTEM);
+    if (n && turns[n - 1].role != BC_ROLE_ASSISTANT) total++;
+    return total;
+}
+
 int bc_engine_chat(bc_engine *e, const bc_message *msgs, size_t n, const bc_sampling *s,
                    bc_text_fn on_text, void *user, bc_gen_stats *stats, bc_error *err) {
     bc_chat_turn *turns = calloc(n ? n : 1, sizeof *turns);
@@ -299,6 +309,12 @@ int bc_engine_chat(bc_engine *e, const bc_message *msgs, size_t n, const bc_samp
         rc = bc_chat_build(turns, n, e->gen.user_token_id, e->gen.assistant_token_id, max_input,
                            &prompt, &n_prompt, err);
     if (!rc) rc = generate(e, prompt, (int)n_prompt, s, on_text, user, stats, err);
+    /* The cut keeps the newest part (upstream's behaviour); the caller is
+     * told how much went so that it can say so. */
+    if (!rc && stats) {
+        size_t full = template_tokens(turns, n);
+        stats->prompt_tokens_dropped = full > n_prompt ? (int)(full - n_prompt) : 0;
+    }
     for (size_t i = 0; i < n; i++) free((void *)turns[i].ids);
     free(turns);
     free(prompt);

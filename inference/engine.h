@@ -47,6 +47,9 @@ typedef enum bc_stop_reason {
 
 typedef struct bc_gen_stats {
     int prompt_tokens;        /* tokens of the whole prompt */
+    int prompt_tokens_dropped; /* chat: tokens the template cut from the start of the
+                                  conversation to fit model_max_length - max_new_tokens
+                                  (prompt_tokens + this = its uncut length); 0 = none */
     int prefilled_tokens;     /* of which actually prefilled (the rest reused from the cache) */
     int new_tokens;           /* generated */
     double prefill_seconds;

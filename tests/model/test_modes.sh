@@ -19,7 +19,30 @@ check "run prints speeds on stderr" 'grep -q "tok/s" "$tmp/e1"'
 echo "hello there" | "$bin" run --seed 7 -n 20 -m demo >"$tmp/d2" 2>/dev/null
 "$bin" run --seed 7 -n 20 "hello there" >"$tmp/d3" 2>/dev/null
 check "run is deterministic with --seed" 'cmp -s "$tmp/d1" "$tmp/d3"'
-check "prompt from stdin is one more newline" '[ -s "$tmp/d2" ]'
+check "a prompt from stdin loses its one final newline: echo | run is run PROMPT" 'cmp -s "$tmp/d1" "$tmp/d2"'
+printf 'hello there\n\n' | "$bin" run --seed 7 -n 20 -m demo >"$tmp/d4" 2>/dev/null
+check "only one final newline goes: a blank line at the end stays in the prompt" '! cmp -s "$tmp/d1" "$tmp/d4"'
+
+# Without --seed every run draws a fresh seed (runs in one second used to share
+# time(NULL)'s). Five runs take well under two seconds, so a clock-second seed
+# gives at most two distinct replies; fresh seeds give five nearly always.
+for i in 1 2 3 4 5; do "$bin" run -m demo -n 8 hi 2>/dev/null; done >"$tmp/seeds"
+check "five runs without --seed back to back: at least three different replies" \
+  '[ "$(sort -u "$tmp/seeds" | wc -l)" -ge 3 ]'
+
+# A prompt longer than the context minus -n is cut (its start): said on stderr.
+awk 'BEGIN { for (i = 0; i < 700; i++) printf "word%d ", i; print "" }' >"$tmp/long"
+"$bin" run -m demo --seed 1 -n 600 <"$tmp/long" >/dev/null 2>"$tmp/le"; rc=$?
+check "a prompt cut to fit the context: one warning naming both lengths" \
+  '[ $rc = 0 ] && [ "$(grep -c "warning: the prompt was cut from [0-9]* to 424 tokens" "$tmp/le")" = 1 ] && grep -q "prompt: 424 tokens" "$tmp/le"'
+"$bin" run -m demo --seed 1 -n 8 hi >/dev/null 2>"$tmp/le"
+check "a prompt that fits: no warning" '! grep -q "was cut" "$tmp/le"'
+"$bin" run -m demo -n 1024 hi >"$tmp/lo" 2>"$tmp/le"; rc=$?
+check "-n as large as the context (1024): exit 1 naming both numbers" \
+  '[ $rc = 1 ] && [ ! -s "$tmp/lo" ] && grep -q "\-n 1024 leaves no room for the prompt: the model.s context is 1024 tokens" "$tmp/le"'
+"$bin" run -m nosuch-model hi >/dev/null 2>"$tmp/le"; rc=$?
+check "a model name not found: exit 1, one line listing the places searched" \
+  '[ $rc = 1 ] && [ "$(wc -l <"$tmp/le")" = 1 ] && grep -q "Searched: the directory $(pwd)/nosuch-model (No such file or directory); the presets of the configuration" "$tmp/le" && grep -q "huggingface-cli download" "$tmp/le"'
 
 "$bin" run -m "$fx" --seed 3 --temp 0.7 -n 16 "你好" >"$tmp/f1" 2>"$tmp/fe"; rc=$?
 "$bin" run -m "$fx" --seed 3 --temp 0.7 -n 16 "你好" >"$tmp/f2" 2>/dev/null
@@ -40,6 +63,30 @@ for d in rope-safetensors-bf16 alibi6-bin-f16 rope-shards-f32; do
   check "perplexity on $d: $got vs reference $want (rel 1e-5)" \
     '[ $rc = 0 ] && [ -n "$got" ] && awk -v a="$got" -v b="$want" "BEGIN { d = (a - b) / b; exit !(d < 1e-5 && d > -1e-5) }"'
 done
+
+"$bin" perplexity -m "$fx" -f "$models/perplexity.txt" --ctx 16 >/dev/null 2>"$tmp/pe"; rc=$?
+check "perplexity progress to a file or pipe: no carriage returns" \
+  '[ $rc = 0 ] && ! grep -q "$(printf "\r")" "$tmp/pe" && grep -q "windows of 16" "$tmp/pe"'
+"$bin" perplexity -f "$models/perplexity.txt" --ctx 5000 >"$tmp/po" 2>"$tmp/pe"; rc=$?
+check "perplexity --ctx over the context (demo, 1024): exit 1 naming both, before any window" \
+  '[ $rc = 1 ] && [ ! -s "$tmp/po" ] && grep -q "\-\-ctx 5000 is larger than the model.s context (1024 tokens)" "$tmp/pe" && ! grep -q "windows of" "$tmp/pe"'
+
+# tokenize: demo is the default model, and synthetic models use its tokenizer
+"$bin" tokenize -m demo "hello there" >"$tmp/t1" 2>/dev/null
+"$bin" tokenize "hello there" >"$tmp/t2" 2>"$tmp/te"; rc=$?
+check "tokenize without -m uses demo, the default model" '[ $rc = 0 ] && [ -s "$tmp/t1" ] && cmp -s "$tmp/t1" "$tmp/t2"'
+"$bin" tokenize -m synthetic:7b "hello there" >"$tmp/t2" 2>"$tmp/te"; rc=$?
+check "tokenize -m synthetic:7b uses the demo tokenizer" '[ $rc = 0 ] && cmp -s "$tmp/t1" "$tmp/t2"'
+"$bin" tokenize -m synthetic:70b "hello" >/dev/null 2>"$tmp/te"; rc=$?
+check "tokenize -m synthetic:70b: exit 1 naming the known sizes" '[ $rc = 1 ] && grep -q "synthetic:7b, synthetic:13b" "$tmp/te"'
+
+# bench on the thread count the configuration gives, not only -t's
+printf 'threads: 1\n' >"$tmp/t1.yaml"
+"$bin" bench -m demo -c "$tmp/t1.yaml" -p 16 -n 4 >"$tmp/b" 2>/dev/null; rc=$?
+check "bench with threads: 1 in -c FILE reports and measures 1 thread" \
+  '[ $rc = 0 ] && grep -q "^backend: .*, 1 threads" "$tmp/b" && grep -q "own f32 GEMM kernel, .* 1 threads" "$tmp/b" && ! grep -q "own f32 GEMM.* 2 threads" "$tmp/b"'
+"$bin" bench --tokenizer -f "$models/perplexity.txt" >"$tmp/b" 2>/dev/null; rc=$?
+check "bench --tokenizer without -m uses demo" '[ $rc = 0 ] && grep -q "^encode:" "$tmp/b"'
 
 "$bin" bench -m demo >"$tmp/b" 2>/dev/null; rc=$?
 check "bench on demo exits 0 and reports decode speed" '[ $rc = 0 ] && grep -q "decode:.*tok/s" "$tmp/b"'

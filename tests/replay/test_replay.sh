@@ -184,6 +184,60 @@ check "the report has each reply with tokens/s and its agreement" \
 check "--matrix model=... -o FILE" '[ $rc = 0 ] && grep -q "| demo · cpu · f32 | rope-safetensors-bf16 · cpu · f32 |" "$tmp/mx.md"'
 "$bin" replay "$tmp/cmp.yaml" --matrix colour=red >/dev/null 2>"$tmp/mx.err"; rc=$?
 check "--matrix with an unknown key: exit 2" '[ $rc = 2 ] && grep -q "unknown key" "$tmp/mx.err"'
+# A column whose model does not load (CUDA is off here: BC_CUDA_MODULE=off) is
+# a failure in the report, with its reason, not "all held".
+"$bin" replay "$tmp/cmp.yaml" --matrix backend=cpu,cuda >"$tmp/mx" 2>"$tmp/mx.err"; rc=$?
+check "--matrix backend=cpu,cuda without CUDA: exit 1, the cuda column failed with its reason in the report" \
+  '[ $rc = 1 ] && grep "^| checks |" "$tmp/mx" | grep -q "^| checks | all held | \*\*run failed:\*\* cannot load the model: cuda backend: .*BC_CUDA_MODULE=off" && grep -q "^| loaded | demo · cpu · f32 | (failed: see checks) |" "$tmp/mx"'
+"$bin" replay "$tmp/cmp.yaml" --matrix model=demo,"$tmp/no-such-model" >"$tmp/mx" 2>/dev/null; rc=$?
+check "--matrix model=demo,MISSING: exit 1, the missing model's column says why" \
+  '[ $rc = 1 ] && grep "^| checks |" "$tmp/mx" | grep -q "run failed:.*no-such-model" && ! grep "^| checks |" "$tmp/mx" | grep -q "all held |$"'
+"$bin" replay "$tmp/cmp.yaml" --matrix quant=f32,xx >"$tmp/mx" 2>"$tmp/mx.err"; rc=$?
+check "--matrix quant=f32,xx: exit 2 before anything runs, one line naming the value" \
+  '[ $rc = 2 ] && [ ! -s "$tmp/mx" ] && [ "$(wc -l <"$tmp/mx.err")" = 1 ] && grep -q "quant .xx. is not one of" "$tmp/mx.err"'
+"$bin" replay "$tmp/cmp.yaml" --matrix quant=f32 --format jsonl >"$tmp/mx" 2>"$tmp/mx.err"; rc=$?
+check "--matrix with --format jsonl: exit 2 (the report is Markdown)" \
+  '[ $rc = 2 ] && [ ! -s "$tmp/mx" ] && grep -q "does not apply to --matrix" "$tmp/mx.err"'
+"$bin" replay "$tmp/cmp.yaml" --matrix quant=f32 --matrix backend=cpu >"$tmp/mx" 2>"$tmp/mx.err"; rc=$?
+check "a second --matrix: exit 2" '[ $rc = 2 ] && [ ! -s "$tmp/mx" ] && grep -q "given twice" "$tmp/mx.err"'
+
+# ---- -o that cannot be written: refused before anything runs ---------------------------
+"$bin" replay "$tmp/cmp.yaml" -o "$tmp/no-such-dir/x.md" >/dev/null 2>"$tmp/o.err"; rc=$?
+check "-o in a missing directory: exit 1 up front, naming the path" \
+  '[ $rc = 1 ] && grep -q "no-such-dir/x.md" "$tmp/o.err" && ! grep -q "^step \|loaded\|every step ran" "$tmp/o.err"'
+"$bin" replay "$tmp/cmp.yaml" -o "$tmp" >/dev/null 2>"$tmp/o.err"; rc=$?
+check "-o naming a directory: exit 1 up front" '[ $rc = 1 ] && grep -q "is a directory" "$tmp/o.err" && ! grep -q "^step " "$tmp/o.err"'
+if [ -w /dev/full ]; then
+  "$bin" replay "$tmp/cmp.yaml" -o /dev/full >/dev/null 2>"$tmp/o.err"; rc=$?
+  check "-o that fails at the end: exit 1 and no \"every step ran\" summary" \
+    '[ $rc = 1 ] && grep -q "transcript was not written" "$tmp/o.err" && ! grep -q "every step ran" "$tmp/o.err"'
+fi
+
+# ---- steps after /quit: counted, not silently dropped ------------------------------------
+cat >"$tmp/quit.yaml" <<'Y'
+seed: 1
+generation: {temperature: 0, max_new_tokens: 4}
+steps:
+  - user: "hello"
+  - command: /quit
+  - user: "never sent"
+  - expect: {contains: "never checked"}
+Y
+"$bin" replay "$tmp/quit.yaml" >"$tmp/q.out" 2>"$tmp/q.err"; rc=$?
+check "steps after /quit: a warning and the summary count them (2 of 4 ran)" \
+  '[ $rc = 0 ] && grep -q "warning: /quit at step 2: the 2 step(s) after it were skipped" "$tmp/q.err" && grep -q "2 of 4 steps ran (2 skipped after the /quit at step 2)" "$tmp/q.err" && ! grep -q "every step ran" "$tmp/q.err" && [ "$(count "^\*\*Assistant" "$tmp/q.out")" = 1 ]'
+"$bin" replay "$tmp/quit.yaml" --matrix quant=f32 >"$tmp/mx" 2>/dev/null
+check "--matrix: the report counts the steps skipped after /quit" 'grep -q "^| checks | all held; 2 step(s) skipped after /quit |" "$tmp/mx"'
+
+# ---- no fixed seed: each run draws its own ---------------------------------------------
+cat >"$tmp/noseed.yaml" <<'Y'
+generation: {temperature: 1, max_new_tokens: 8}
+steps:
+  - user: "hello"
+Y
+for i in 1 2 3 4 5; do "$bin" replay "$tmp/noseed.yaml" 2>/dev/null | grep -v "^\*\*\|^#\|^_\|^$"; done >"$tmp/seeds"
+check "without a seed, five replays back to back give at least two different replies" \
+  '[ "$(sort -u "$tmp/seeds" | wc -l)" -ge 2 ]'
 
 echo "1..$n"
 [ $fail = 0 ]

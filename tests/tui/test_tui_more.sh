@@ -330,6 +330,11 @@ check "ascii_borders: the status bar uses ASCII separators" "wait_for 'fake - cp
 type_line "/set foo 1"
 check "a long status message is also in the transcript, whole" \
       "wait_for 'repetition_penalty, max_new_tokens, seed)' 5"
+type_line "/set max_new_tokens 5000"
+check "/set max_new_tokens as long as the context: refused where it is typed" \
+      "wait_for 'leaves no room for a prompt' 5"
+type_line "/set max_new_tokens 0"
+check "/set out of range: the bounds as whole numbers" "wait_for 'not between 1 and 1048576' 5"
 type_line "before the clear"
 wait_for "Echo: before the clear" 10; wait_for "| idle" 10
 type_line "/clear"
