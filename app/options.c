@@ -60,7 +60,7 @@ static const opt_spec OPTIONS[] = {
     {OPT_SEED, 0, "seed", "S", CHAT_MODES, "random seed (reproducible sampling)"},
     {OPT_THREADS, 't', "threads", "N", LOAD_MODES, "CPU threads (default: all cores)"},
     {OPT_CTX, 0, "ctx", "N", M(BC_MODE_PERPLEXITY), "window length in tokens (default model_max_length)"},
-    {OPT_RAW, 0, "raw", NULL, CHAT_MODES, "feed the text without the chat template (base models)"},
+    {OPT_RAW, 0, "raw", NULL, M(BC_MODE_RUN), "feed the text without the chat template (base models)"},
     {OPT_PIECES, 0, "pieces", NULL, M(BC_MODE_TOKENIZE), "print pieces instead of ids"},
     {OPT_TOKENIZER, 0, "tokenizer", NULL, M(BC_MODE_BENCH), "benchmark the tokenizer instead of the model"},
     {OPT_HELP, 'h', "help", NULL, ALL_MODES, "show this help"},
@@ -352,8 +352,11 @@ int bc_options_parse(int argc, char **argv, bc_options *o, char *why, size_t why
                        "and --threads do not apply");
         if (!o->bench_tokenizer && o->file) return BAD("bench -f FILE goes with --tokenizer (the model bench uses a fixed pseudo-random prompt: -p T sets its length)");
         break;
-    case BC_MODE_DEFAULT:
     case BC_MODE_RUN:
+        /* the system prompt is part of the chat template --raw leaves out */
+        if (o->raw && o->system) return BAD("--system does not apply with --raw (the text is fed as is)");
+        break;
+    case BC_MODE_DEFAULT:
         break;
     }
     return 0;

@@ -22,6 +22,8 @@ check "missing value" 2 "$bin" run --seed
 check "option of another mode" 2 "$bin" tokenize --temp 1
 check "replay without script" 2 "$bin" replay
 check "perplexity without file" 2 "$bin" perplexity -m demo
+check "--raw is for run only (replay has no raw mode)" 2 "$bin" replay --raw x.yaml
+check "run --raw --system: the system prompt would be dropped" 2 "$bin" run --raw --system S hi
 for opt in "-p 5" "-n 3" "--quant int8" "--backend cpu" "-t 1"; do
   check "bench --tokenizer $opt (it measures the tokenizer only)" 2 \
     "$bin" bench --tokenizer -m demo -f /dev/null $opt
