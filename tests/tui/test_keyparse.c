@@ -64,6 +64,8 @@ int main(void) {
             if (!s || s == (char *)-1) continue;
             check_key_everywhere(terms[t], caps[i].cap, s, caps[i].kind);
         }
+        /* the next setupterm would replace (and leak) this entry */
+        del_curterm(cur_term);
     }
     if (!found) BC_SKIP("no terminfo for xterm-256color or tmux-256color");
     /* The cursor keys in normal (not application) mode. */
