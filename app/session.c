@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "utf8.h"
 #include "yaml_reader.h"
 
 /* ---- paths and atomic writes ------------------------------------------- */
@@ -189,13 +190,17 @@ int bc_session_add(bc_session *s, bc_role role, const char *content, bc_error *e
     memset(m, 0, sizeof *m);
     m->role = role;
     m->time = time(NULL);
-    if (!(m->content = strdup(content ? content : ""))) return bc_errorf(err, "session: out of memory");
+    if (!(m->content = bc_utf8_dup_valid(content ? content : "")))
+        return bc_errorf(err, "session: out of memory");
     return (int)s->n++;
 }
 
+/* Every string the store keeps is valid UTF-8 (bc_utf8_dup_valid): it is
+ * emitted as YAML later, and libyaml's emitter looped forever on a title
+ * pasted in Latin-1. */
 static void set_str(char **dst, const char *v) {
     free(*dst);
-    *dst = v ? strdup(v) : NULL;
+    *dst = v ? bc_utf8_dup_valid(v) : NULL;
 }
 
 void bc_session_set_meta(bc_session *s, size_t i, const char *model, const char *backend,
@@ -213,7 +218,7 @@ void bc_session_set_meta(bc_session *s, size_t i, const char *model, const char 
 
 int bc_session_set_content(bc_session *s, size_t i, const char *content, bc_error *err) {
     if (i >= s->n) return bc_errorf(err, "session: no message %zu", i);
-    char *c = strdup(content);
+    char *c = bc_utf8_dup_valid(content);
     if (!c) return bc_errorf(err, "session: out of memory");
     free(s->msgs[i].content);
     s->msgs[i].content = c;
@@ -225,7 +230,7 @@ void bc_session_truncate(bc_session *s, size_t i) {
 }
 
 int bc_session_set_title(bc_session *s, const char *title, bc_error *err) {
-    char *t = strdup(title);
+    char *t = bc_utf8_dup_valid(title);
     if (!t) return bc_errorf(err, "session: out of memory");
     free(s->title);
     s->title = t;
@@ -238,8 +243,7 @@ void bc_session_display_title(const bc_session *s, char *buf, size_t len) {
         if (s->msgs[i].role == BC_ROLE_USER) t = s->msgs[i].content;
     if (!t) t = "(empty)";
     while (*t == ' ' || *t == '\n') t++;
-    size_t n = strcspn(t, "\n");
-    if (n >= len) n = len - 1;
+    size_t n = bc_utf8_cut(t, strcspn(t, "\n"), len - 1);   /* never half a character */
     memcpy(buf, t, n);
     buf[n] = 0;
 }

@@ -151,13 +151,15 @@ void bc_tui_save(bc_tui *t) { save_session(t, true); }
 
 int bc_tui_save_err(bc_tui *t, bc_error *err) { return save_session_err(t, true, err); }
 
+static void detach_reply(bc_tui *t);
+
 void bc_tui_reset_context(bc_tui *t) {
     bc_worker_reset(t->worker);
     t->context_used = 0;
 }
 
 void bc_tui_open_session(bc_tui *t, bc_session *s) {
-    bc_tui_cancel(t);
+    detach_reply(t);
     bc_session_free(t->session);
     t->session = s;
     t->editing = false;
@@ -231,8 +233,10 @@ void bc_tui_send(bc_tui *t) {
     size_t n = t->session->n;
     if (!n || t->session->msgs[n - 1].role != BC_ROLE_USER) return;
     if (t->gen_id || t->load_id || !t->have_model) {
-        if (!t->have_model && !t->load_id) bc_tui_status(t, true, "no model is loaded (try /model demo)");
-        else t->send_when_ready = true; /* see on_ready */
+        if (!t->have_model && !t->load_id)
+            bc_tui_status(t, true, "no model is loaded: the message is answered once one is (try "
+                                   "/model demo)");
+        t->send_when_ready = true; /* see on_ready */
         return;
     }
     t->send_when_ready = false;
@@ -299,6 +303,22 @@ static void finish_reply(bc_tui *t, const char *stop) {
     t->gen_id = 0;
     t->reply_session_index = -1;
     t->dirty = true;
+}
+
+/* The open conversation is about to be closed (another opened, a new one
+ * started, this one deleted): the reply in flight stops, what streamed is
+ * kept in this conversation, and the request's later events are ignored
+ * (gen_id 0) -- stored when they came, they went into the next one. */
+static void detach_reply(bc_tui *t) {
+    if (!t->gen_id) return;
+    bc_worker_cancel(t->worker);
+    if (t->reply_len > 0) {
+        finish_reply(t, "cancelled");
+    } else {
+        bc_transcript_truncate(t->transcript, t->reply_index);
+        t->gen_id = 0;
+        t->reply_session_index = -1;
+    }
 }
 
 /* While a reply streams, what is on screen is written to the session file
@@ -474,6 +494,10 @@ static void on_line(void *user, char *line) {
         t->editing = false;
         bc_tui_status(t, false, "edit cancelled: the exchange is kept");
     }
+    if (blank && t->rename_target) {   /* the pane's `r` line was emptied */
+        free(t->rename_target);
+        t->rename_target = NULL;
+    }
     if (!blank) {
         if ((t->gen_id || t->load_id || t->replay) && !bc_is_command(line)) {
             queue_line(t, line);
@@ -497,7 +521,12 @@ static void on_action(void *user, bc_input_action a) {
             bc_tui_cancel(t);
             bc_tui_status(t, false, "stopping…");
         } else if (!bc_input_empty()) {
+            /* dropping the line drops what it was prepared for, too */
             bc_input_set_text("");
+            if (t->editing) bc_tui_status(t, false, "edit cancelled: the exchange is kept");
+            t->editing = false;
+            free(t->rename_target);
+            t->rename_target = NULL;
         } else if (now - t->last_interrupt < 1.0) {
             t->quit = true;
         } else {

@@ -271,6 +271,11 @@ static void run_command(bc_tui *t, const bc_command *c) {
 /* A line from the input: a command, or a user message that is saved before
  * generation starts. */
 void bc_tui_command(bc_tui *t, const char *line) {
+    /* the pane's `r` prepares the next line only: any other line forgets it */
+    if (t->rename_target && strncmp(line, "/rename", 7) != 0) {
+        free(t->rename_target);
+        t->rename_target = NULL;
+    }
     bool replaces_edited = t->editing && !bc_is_command(line);
     t->editing = false;   /* any line ends an /edit; only a message replaces */
     if (replaces_edited && t->edit_index < t->session->n) {

@@ -7,6 +7,7 @@
  * pairs -> map symbols to ids (resegmenting UNUSED pieces, byte fallback or
  * <unk> for the rest). Decode lives in tokenizer_decode.c. */
 #include "tokenizer_internal.h"
+#include "utf8.h"
 
 #include "file_io.h"
 
@@ -102,25 +103,6 @@ static inline size_t trie_match(const bc_tokenizer *t, const uint8_t *s, size_t 
 
 /* ---- UTF-8 exactly as SentencePiece's DecodeUTF8/IsValidDecodeUTF8 ---- */
 
-static inline int is_trail(uint8_t b) { return (b & 0xC0) == 0x80; }
-
-size_t bc_tok_utf8_valid_len(const uint8_t *s, size_t n) {
-    uint8_t b0 = s[0];
-    if (b0 < 0x80) return 1;
-    if (n >= 2 && (b0 & 0xE0) == 0xC0) {
-        uint32_t cp = ((uint32_t)(b0 & 0x1F) << 6) | (s[1] & 0x3F);
-        if (is_trail(s[1]) && cp >= 0x80) return 2;
-    } else if (n >= 3 && (b0 & 0xF0) == 0xE0) {
-        uint32_t cp = ((uint32_t)(b0 & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        if (is_trail(s[1]) && is_trail(s[2]) && cp >= 0x800 && (cp < 0xD800 || cp >= 0xE000)) return 3;
-    } else if (n >= 4 && (b0 & 0xF8) == 0xF0) {
-        uint32_t cp = ((uint32_t)(b0 & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-                      ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        if (is_trail(s[1]) && is_trail(s[2]) && is_trail(s[3]) && cp >= 0x10000 && cp <= 0x10FFFF) return 4;
-    }
-    return 0;
-}
-
 /* ---- load / free ---- */
 
 static int build(bc_tokenizer *t, bc_error *err) {
@@ -144,7 +126,7 @@ static int build(bc_tokenizer *t, bc_error *err) {
             size_t i = 0;
             while (i < pc->len) {
                 const uint8_t *s = (const uint8_t *)pc->text + i;
-                size_t k = bc_tok_utf8_valid_len(s, pc->len - i);
+                size_t k = bc_utf8_char_len(s, pc->len - i);
                 if (k == 0 || *s == ' ') {
                     t->normalizer_sees_user_defined = true;
                     break;
@@ -219,7 +201,7 @@ static size_t normalize_prefix(const bc_tokenizer *t, const uint8_t *s, size_t n
             return m;
         }
     }
-    size_t k = bc_tok_utf8_valid_len(s, n);
+    size_t k = bc_utf8_char_len(s, n);
     if (k == 0) {
         *out = (const uint8_t *)REPLACEMENT;
         *out_len = 3;
@@ -269,7 +251,7 @@ static size_t normalize(const bc_tokenizer *t, const uint8_t *in, size_t len, ui
                 pos++;
                 continue;
             }
-            size_t k = bc_tok_utf8_valid_len(in + pos, len - pos);
+            size_t k = bc_utf8_char_len(in + pos, len - pos);
             if (k == 0) {
                 memcpy(norm + o, REPLACEMENT, 3);
                 o += 3;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "tokenizer_internal.h"
+#include "utf8.h"
 
 #define REPLACEMENT "\xEF\xBF\xBD"
 
@@ -103,7 +104,7 @@ static bool is_proper_prefix(const uint8_t *s, int n) {
 /* Emits every character of held that is decided; at_end decides all. */
 static void dec_drain(dec_state *d, out_buf *b, bool at_end) {
     while (d->n_held > 0) {
-        size_t k = bc_tok_utf8_valid_len(d->held, (size_t)d->n_held);
+        size_t k = bc_utf8_char_len(d->held, (size_t)d->n_held);
         if (k == 0) {
             if (!at_end && is_proper_prefix(d->held, d->n_held)) return;
             put(b, REPLACEMENT, 3);

@@ -83,9 +83,6 @@ static inline int32_t bc_tok_lookup(const bc_tokenizer *t, const uint8_t *s, siz
     }
 }
 
-/* Valid UTF-8 character length at s (n >= 1 bytes available), 0 if invalid —
- * SentencePiece's rules (no overlongs, surrogates or > U+10FFFF). */
-size_t bc_tok_utf8_valid_len(const uint8_t *s, size_t n);
 
 /* ---- per-call encode workspace ---- */
 

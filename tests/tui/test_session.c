@@ -255,6 +255,33 @@ static void test_sessions_dir(const char *dir) {
           "a failed save names the file, not the temporary: %s", err.msg);
 }
 
+/* Text that is not UTF-8 (a title pasted in Latin-1) is stored with U+FFFD
+ * in place of the bad bytes: libyaml's emitter looped forever on it. A
+ * title cut for display never ends in half a character. */
+static void test_not_utf8(const char *dir) {
+    bc_error err = {{0}};
+    bc_session *s = bc_session_new(dir, &err);
+    CHECK(s != NULL, "a session (%s)", err.msg);
+    if (!s) return;
+    char *data = NULL;
+    size_t len = 0;
+    int ok = bc_session_set_title(s, "caf\xe9 \xff\xfe end", &err) == 0 &&
+             bc_session_add(s, BC_ROLE_USER, "bad \xc3( bytes", &err) >= 0 &&
+             bc_session_format(s, &data, &len, &err) == 0;
+    CHECK(ok && data && strstr(data, "caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd end") &&
+              strstr(data, "bad \xef\xbf\xbd( bytes"),
+          "invalid UTF-8 is stored and saved with U+FFFD (%s)", err.msg);
+    free(data);
+    char cjk[300] = "";
+    for (int i = 0; i < 85; i++) strcat(cjk, "\xe4\xb8\xad");   /* 85 x U+4E2D, 255 bytes */
+    bc_session_set_title(s, cjk, &err);
+    char shown[200];
+    bc_session_display_title(s, shown, sizeof shown);
+    CHECK(strlen(shown) == 198 && strlen(shown) % 3 == 0,
+          "a 255-byte CJK title cut to fit 200 bytes ends on a character (%zu bytes)", strlen(shown));
+    bc_session_free(s);
+}
+
 int main(void) {
     char tmpl[] = "/tmp/bc-session-test.XXXXXX";
     char *dir = mkdtemp(tmpl);
@@ -263,6 +290,7 @@ int main(void) {
     test_sessions(dir);
     test_special_targets(dir);
     test_sessions_dir(dir);
+    test_not_utf8(dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("# could not remove %s\n", dir);

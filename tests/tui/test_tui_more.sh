@@ -346,5 +346,33 @@ regen_kept_clear() { shows '| idle' && hidden 'before the clear' && screen | gre
 check "/regen after /clear: the cleared part stays cleared, the answered message shows" \
       "poll 10 regen_kept_clear"
 
+section "14. Switching conversations mid-reply"
+# ---- 14. Opening another conversation (or a new one) while a reply streams:
+# the reply stops and stays in its own conversation; the other is untouched.
+rm -rf "$(sessions_dir)"
+start BC_FAKE_DELAY_MS=40 --
+idle
+type_line "first one"
+wait_for "Echo: first one" 10; idle
+first_file=$(grep -l 'first one' "$(sessions_dir)"/*.yaml | head -1)
+cp "$first_file" "$WORK/first.before"
+type_line "/new"
+type_line "second FAKE_LONG"
+wait_for "Line 2 of a long reply" 10
+T send-keys -t app Tab; wait_for "Conversations (Tab: back)" 5
+T send-keys -t app /; T send-keys -t app -l "first one"; T send-keys -t app Enter Enter
+check "the other conversation opens" "wait_for 'opened first one' 10"
+second_file=$(grep -l 'second FAKE_LONG' "$(sessions_dir)"/*.yaml | head -1)
+check "the conversation opened mid-reply is untouched (byte for byte)" \
+      "sleep 0.5; cmp -s '$first_file' '$WORK/first.before'"
+check "the stopped reply is kept in its own conversation, marked stopped" \
+      "grep -q 'stop: cancelled' '$second_file' && grep -q 'Line 1 of a long reply' '$second_file'"
+type_line "/new"
+type_line "third FAKE_LONG"
+wait_for "Echo: third" 10
+type_line "/new"
+check "/new mid-reply: the new conversation starts empty" \
+      "wait_for 'new conversation' 5 && sleep 1.2 && ! screen | grep -q 'Echo: third'"
+
 echo "1..$n"
 [ "$failed" = 0 ]
