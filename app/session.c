@@ -378,6 +378,52 @@ int bc_session_format(const bc_session *s, char **data, size_t *len, bc_error *e
     return rc;
 }
 
+static void sb_puts(sbuf *b, const char *s) { sb_write(b, (unsigned char *)s, strlen(s)); }
+
+static bool is_fence(const char *line) {
+    while (*line == ' ') line++;
+    return !strncmp(line, "```", 3) || !strncmp(line, "~~~", 3);
+}
+
+/* A reply is Markdown already (the model writes it so): as it is, but a code
+ * fence left open -- a reply stopped mid-block -- is closed, or everything
+ * after it in the file would be code. */
+static void md_reply(sbuf *b, const char *text) {
+    bool open = false;
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (is_fence(l)) open = !open;
+    sb_puts(b, text);
+    if (open) sb_puts(b, text[0] && text[strlen(text) - 1] == '\n' ? "```" : "\n```");
+}
+
+/* What the user typed is plain text: each line break stays one (a
+ * backslash hard break; Markdown would join the lines), and a line that
+ * Markdown would read as a heading, quote, list, rule or fence is escaped. */
+static void md_plain(sbuf *b, const char *text) {
+    const char *l = text;
+    while (l) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        size_t lead = strspn(l, " "), k = lead;
+        while (k < n && l[k] >= '0' && l[k] <= '9') k++;
+        /* "1." starts a list: the escape goes before its dot */
+        size_t at = k > lead && k < n && (l[k] == '.' || l[k] == ')') ? k
+                    : lead < n && strchr("#>-+*=_|`~", l[lead]) ? lead
+                                                                 : n + 1;
+        if (at <= n) {
+            sb_write(b, (unsigned char *)l, at);
+            sb_puts(b, "\\");
+            sb_write(b, (unsigned char *)l + at, n - at);
+        } else {
+            sb_write(b, (unsigned char *)l, n);
+        }
+        /* a hard break where the next line has text; a blank line stays one */
+        bool more = nl && nl[1];
+        if (more) sb_puts(b, n && nl[1] != '\n' ? "\\\n" : "\n");
+        l = more ? nl + 1 : NULL;
+    }
+}
+
 int bc_session_export_md(const bc_session *s, const char *path, bc_error *err) {
     sbuf b = {0};
     char title[256];
@@ -385,11 +431,20 @@ int bc_session_export_md(const bc_session *s, const char *path, bc_error *err) {
     unsigned char head[400];
     int n = snprintf((char *)head, sizeof head, "# %s\n\n", title);
     sb_write(&b, head, (size_t)n);
-    static const char *HEADS[] = {"**System:**\n\n", "**You:**\n\n", "**Assistant:**\n\n"};
+    static const char *HEADS[] = {"**System:**", "**You:**", "**Assistant:**"};
     for (size_t i = 0; i < s->n; i++) {
-        sb_write(&b, (unsigned char *)HEADS[s->msgs[i].role], strlen(HEADS[s->msgs[i].role]));
-        sb_write(&b, (unsigned char *)s->msgs[i].content, strlen(s->msgs[i].content));
-        sb_write(&b, (unsigned char *)"\n\n", 2);
+        const bc_session_msg *m = &s->msgs[i];
+        sb_puts(&b, HEADS[m->role]);
+        const char *mark = !m->stop                        ? ""
+                           : !strcmp(m->stop, "cancelled") ? " *(stopped)*"
+                           : !strcmp(m->stop, "error")     ? " *(failed)*"
+                           : !strcmp(m->stop, "streaming") ? " *(interrupted)*"
+                                                           : "";
+        sb_puts(&b, mark);
+        sb_puts(&b, "\n\n");
+        if (m->role == BC_ROLE_ASSISTANT) md_reply(&b, m->content);
+        else md_plain(&b, m->content);
+        sb_puts(&b, "\n\n");
     }
     int rc = b.oom ? bc_errorf(err, "%s: out of memory", path)
                    : bc_write_file_atomic(path, b.s ? b.s : "", b.len, err);
@@ -574,8 +629,13 @@ static int list_entry(const char *path, const struct stat *st, const bc_session_
             e->model = strdup(model);
             bc_session_free(s);
         } else {
+            /* the pane is narrow: the file's name and the reason, not the
+             * directory every entry shares */
             e->corrupt = true;
-            e->title = strdup(lerr.msg);
+            const char *base = strrchr(path, '/');
+            size_t dir_len = base ? (size_t)(base + 1 - path) : 0;
+            e->title = bc_utf8_dup_valid(strncmp(lerr.msg, path, dir_len) ? lerr.msg
+                                                                            : lerr.msg + dir_len);
             e->model = strdup("");
             e->created = st->st_mtime;
         }
@@ -620,7 +680,9 @@ int bc_session_list_since(const char *dir, const bc_session_entry *prev, size_t 
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         struct stat st;
-        if (stat(path, &st) != 0) continue;
+        /* only regular files are conversations: reading a FIFO named x.yaml
+         * would wait forever for a writer */
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
         if (list_entry(path, &st, by_name, n_prev, &v[*n]) == 0) (*n)++;
     }
     closedir(d);

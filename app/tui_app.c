@@ -35,10 +35,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void on_winch(int sig) {
-    (void)sig;
+/* Signals reach the loop through the pipe: 'w' a resize, 'q' a request to
+ * quit (SIGTERM, SIGHUP when the terminal goes away), handled like /quit so
+ * that the reply in flight and queued messages are kept. */
+static void on_signal(int sig) {
     int e = errno;
-    ssize_t w = write(winch_pipe[1], "w", 1);
+    ssize_t w = write(winch_pipe[1], sig == SIGWINCH ? "w" : "q", 1);
     (void)w;
     errno = e;
 }
@@ -508,6 +510,26 @@ static void on_line(void *user, char *line) {
     free(line);
 }
 
+static void terminal_modes(bool on);
+static void on_resize(void);
+
+/* Ctrl-Z: the shell's job control, as in any full-screen program: the
+ * screen and the terminal modes are put back, the process stops, and on
+ * `fg` the screen comes back as it was. A reply keeps streaming into the
+ * conversation meanwhile (the worker does not stop). */
+static void suspend(bc_tui *t) {
+    terminal_modes(false);
+    endwin();
+    signal(SIGTSTP, SIG_DFL);
+    raise(SIGTSTP);
+    /* continued */
+    terminal_modes(true);
+    on_resize();
+    clearok(curscr, TRUE);
+    refresh();
+    t->dirty = true;
+}
+
 static void on_action(void *user, bc_input_action a) {
     bc_tui *t = user;
     int page = bc_view_transcript_rows() - 2;
@@ -536,6 +558,7 @@ static void on_action(void *user, bc_input_action a) {
         break;
     }
     case BC_ACT_HELP: t->show_help = true; break;
+    case BC_ACT_SUSPEND: suspend(t); break;
     case BC_ACT_TOGGLE_FOCUS:
         t->show_history = true;
         t->focus_history = !t->focus_history;
@@ -586,29 +609,33 @@ static void on_resize(void) {
         resizeterm(ws.ws_row, ws.ws_col);
 }
 
-/* A key while the help shows: Up/Down/PgUp/PgDn (and j/k) scroll it when it
- * is taller than the screen; anything else closes it. */
+/* Keys while the help shows: Up/Down/PgUp/PgDn (and j/k) scroll it when it
+ * is taller than the screen -- several may come in one read (auto-repeat);
+ * anything else closes it. */
 static void help_key(bc_tui *t, const unsigned char *b, size_t n) {
-    int page = LINES > 4 ? LINES - 4 : 1, step = 0;
-    if ((n == 3 && !memcmp(b, "\033[A", 3)) || (n == 3 && !memcmp(b, "\033OA", 3)) ||
-        (n == 1 && b[0] == 'k'))
-        step = -1;
-    else if ((n == 3 && !memcmp(b, "\033[B", 3)) || (n == 3 && !memcmp(b, "\033OB", 3)) ||
-             (n == 1 && b[0] == 'j'))
-        step = 1;
-    else if (n == 4 && !memcmp(b, "\033[5~", 4))
-        step = -page;
-    else if (n == 4 && !memcmp(b, "\033[6~", 4))
-        step = page;
-    int max = bc_view_help_scroll_max();
-    if (step == 0 || max == 0) {
-        t->show_help = false;
-        t->help_top = 0;
-        return;
+    static const struct { const char *seq; int rows; } SCROLL[] = {
+        {"\033[A", -1}, {"\033OA", -1}, {"k", -1}, {"\033[B", 1}, {"\033OB", 1}, {"j", 1},
+        {"\033[5~", -1000}, {"\033[6~", 1000},   /* a page, below */
+    };
+    int page = LINES > 4 ? LINES - 4 : 1, max = bc_view_help_scroll_max();
+    for (size_t i = 0; i < n;) {
+        int step = 0;
+        size_t len = 0;
+        for (size_t k = 0; k < sizeof SCROLL / sizeof SCROLL[0] && !step; k++) {
+            size_t l = strlen(SCROLL[k].seq);
+            if (l <= n - i && !memcmp(b + i, SCROLL[k].seq, l)) step = SCROLL[k].rows, len = l;
+        }
+        if (step == 0 || max == 0) {
+            t->show_help = false;
+            t->help_top = 0;
+            return;
+        }
+        if (step == 1000 || step == -1000) step = step > 0 ? page : -page;
+        t->help_top += step;
+        if (t->help_top < 0) t->help_top = 0;
+        if (t->help_top > max) t->help_top = max;
+        i += len;
     }
-    t->help_top += step;
-    if (t->help_top < 0) t->help_top = 0;
-    if (t->help_top > max) t->help_top = max;
 }
 
 static void handle_tty(bc_tui *t) {
@@ -666,9 +693,10 @@ static void run_loop(bc_tui *t) {
         if (n < 0 && errno != EINTR) break;
         if (n <= 0) continue;
         if (fds[2].revents & POLLIN) {
-            char junk[64];
-            while (read(winch_pipe[0], junk, sizeof junk) > 0) {
-            }
+            char got[64];
+            ssize_t r;
+            while ((r = read(winch_pipe[0], got, sizeof got)) > 0)
+                if (memchr(got, 'q', (size_t)r)) t->quit = true;
             on_resize();
             t->dirty = true;
         }
@@ -717,7 +745,8 @@ static void replay_settings(const bc_options *o, const bc_replay_script *script,
 
 /* The saved conversation titled `title` in dir; an error when none or
  * several are. */
-static int find_by_title(const char *dir, const char *title, char **path, bc_error *err) {
+static int find_by_title(const char *dir, const char *title, const char *tried, char **path,
+                         bc_error *err) {
     bc_session_entry *e = NULL;
     size_t n = 0, hits = 0, hit = 0;
     if (bc_session_list(dir, &e, &n, err) != 0) return -1;
@@ -731,8 +760,8 @@ static int find_by_title(const char *dir, const char *title, char **path, bc_err
         rc = bc_errorf(err, "--session \"%s\": %zu conversations have that title; name one by "
                             "its file (%s is the newest)", title, hits, e[hit].path);
     } else {
-        rc = bc_errorf(err, "--session \"%s\": no such conversation (no file %s/%s.yaml, and "
-                            "no saved conversation has that title)", title, dir, title);
+        rc = bc_errorf(err, "--session \"%s\": no such conversation (no file %s or ./%s, and "
+                            "no saved conversation has that title)", title, tried, title);
     }
     bc_session_list_free(e, n);
     return rc;
@@ -751,9 +780,13 @@ static bc_session *open_initial_session(bc_tui *t, const char *spec, bc_error *e
                   strstr(spec, ".yaml") ? "" : ".yaml");
     char *titled = NULL;
     if (!strchr(spec, '/') && access(path, F_OK) != 0) {
-        if (find_by_title(t->sessions_dir, spec, &titled, err) != 0) return NULL;
-        snprintf(path, sizeof path, "%s", titled);
-        free(titled);
+        if (access(spec, F_OK) == 0) {   /* a file here, as /save FILE wrote it */
+            snprintf(path, sizeof path, "%s", spec);
+        } else {
+            if (find_by_title(t->sessions_dir, spec, path, &titled, err) != 0) return NULL;
+            snprintf(path, sizeof path, "%s", titled);
+            free(titled);
+        }
     }
     if (bc_session_load(path, &s, err) != 0) return NULL;
     return s;
@@ -769,6 +802,30 @@ static void write_tty(const char *s) {
     }
 }
 
+/* initscr, but a TERM the terminfo database does not know (xterm-kitty
+ * over ssh, say) is not the end: the screen is drawn for a common type
+ * instead, and `note` says which. */
+static bool open_screen(char *note, size_t len) {
+    if (newterm(NULL, stdout, stdin)) return true;
+    static const char *const fallbacks[] = {"xterm-256color", "xterm", "vt100"};
+    for (size_t i = 0; i < sizeof fallbacks / sizeof fallbacks[0]; i++) {
+        if (!newterm(fallbacks[i], stdout, stdin)) continue;
+        snprintf(note, len, "TERM=%s has no terminfo entry here: drawing as %s",
+                 getenv("TERM") ? getenv("TERM") : "", fallbacks[i]);
+        return true;
+    }
+    return false;
+}
+
+static bool mouse_on;   /* ui.mouse: SGR mouse reports asked for */
+
+/* Bracketed paste and SGR mouse wheel reports (readline's own terminal
+ * setup is off, so the sequences are ours to send), on or off. */
+static void terminal_modes(bool on) {
+    if (on) write_tty(mouse_on ? "\033[?2004h\033[?1000h\033[?1006h" : "\033[?2004h");
+    else write_tty("\033[?1006l\033[?1000l\033[?2004l");
+}
+
 static int setup_signals(void) {
     if (pipe(winch_pipe) != 0) return -1;
     for (int i = 0; i < 2; i++) {
@@ -777,10 +834,12 @@ static int setup_signals(void) {
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_winch;
+    sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGWINCH, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     return 0;
 }
@@ -838,7 +897,15 @@ int bc_tui_app_run(const bc_options *o) {
         snprintf(theme_error, sizeof theme_error, "%s", err.msg);
     if (cfg->ui.ascii_borders) t->theme.ascii_borders = true;
 
-    initscr();
+    char term_note[160] = "";
+    if (!open_screen(term_note, sizeof term_note)) {
+        fprintf(stderr, "baichuan-chat: TERM=%s: no terminfo entry for it, nor for xterm-256color, "
+                        "xterm or vt100 (install ncurses-term, or set TERM)\n",
+                getenv("TERM") ? getenv("TERM") : "");
+        bc_worker_stop(t->worker);
+        bc_saver_free(t->saver);
+        return 1;
+    }
     raw();
     noecho();
     nonl();
@@ -850,7 +917,8 @@ int bc_tui_app_run(const bc_options *o) {
     bc_theme_apply(&t->theme);
     /* Bracketed paste and SGR mouse wheel reports (readline's own terminal
      * setup is off, so the enable sequence is ours to send). */
-    write_tty(cfg->ui.mouse ? "\033[?2004h\033[?1000h\033[?1006h" : "\033[?2004h");
+    mouse_on = cfg->ui.mouse;
+    terminal_modes(true);
 
     char *hist = cfg->paths.history ? strdup(cfg->paths.history) : bc_input_history_path();
     bc_input_callbacks cb = {on_line, on_action, t};
@@ -874,11 +942,12 @@ int bc_tui_app_run(const bc_options *o) {
     if (cfg_err.msg[0]) bc_tui_status(t, true, "configuration: %s", cfg_err.msg);
     if (theme_error[0]) bc_tui_status(t, true, "%s", theme_error);
     if (replay_err.msg[0]) bc_tui_status(t, true, "replay: %s", replay_err.msg);
+    if (term_note[0]) bc_tui_info(t, BC_MSG_INFO, "%s.", term_note);
     t->dirty = true;
 
     run_loop(t);
 
-    write_tty("\033[?1006l\033[?1000l\033[?2004l");
+    terminal_modes(false);
     bc_input_shutdown();
     endwin();
     bc_worker_cancel(t->worker);

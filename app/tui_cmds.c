@@ -247,6 +247,8 @@ static void run_command(bc_tui *t, const bc_command *c) {
             break;
         }
         t->theme = th;
+        /* ui.ascii_borders is about the terminal, not the theme: it stays */
+        if (t->cfg.ui.ascii_borders) t->theme.ascii_borders = true;
         bc_theme_apply(&t->theme);
         bc_tui_status(t, false, "theme %s", th.name);
         break;
@@ -402,6 +404,8 @@ static void pane_key(void *user, bc_key key) {
     } else if (k == 'n') {
         bc_tui_new_session(t);
         t->focus_history = false;
+    } else if (k == 'r' && sel && sel->corrupt) {
+        bc_tui_status(t, true, "this file cannot be read, so it cannot be renamed (d deletes it)");
     } else if (k == 'r' && sel) {
         free(t->rename_target);
         t->rename_target = strdup(sel->path);

@@ -167,6 +167,7 @@ static int fn_newline(int c, int k) { (void)c, (void)k; return rl_insert_text("\
 static int fn_help(int c, int k) { (void)c, (void)k; return act(BC_ACT_HELP); }
 static int fn_focus(int c, int k) { (void)c, (void)k; return act(BC_ACT_TOGGLE_FOCUS); }
 static int fn_pgup(int c, int k) { (void)c, (void)k; return act(BC_ACT_PAGE_UP); }
+static int fn_suspend(int c, int k) { (void)c, (void)k; return act(BC_ACT_SUSPEND); }
 static int fn_pgdn(int c, int k) { (void)c, (void)k; return act(BC_ACT_PAGE_DOWN); }
 static int fn_home(int c, int k) {
     if (rl_end == 0) return act(BC_ACT_HOME);
@@ -185,9 +186,11 @@ static void bind_keys(void) {
     rl_add_funmap_entry("bc-page-down", fn_pgdn);
     rl_add_funmap_entry("bc-home", fn_home);
     rl_add_funmap_entry("bc-end", fn_end);
+    rl_add_funmap_entry("bc-suspend", fn_suspend);
     rl_bind_keyseq("\\C-j", fn_newline);
     rl_bind_keyseq("\\e\\C-m", fn_newline);
     rl_bind_keyseq("\\t", fn_focus);
+    rl_bind_keyseq("\\C-z", fn_suspend);
     static const char *const help_keys[] = {"\\eOP", "\\e[11~", "\\e[[A"};
     for (size_t i = 0; i < 3; i++) rl_bind_keyseq(help_keys[i], fn_help);
     rl_bind_keyseq("\\e[5~", fn_pgup);

@@ -22,6 +22,7 @@
 typedef enum bc_input_action {
     BC_ACT_INTERRUPT = 0, BC_ACT_HELP, BC_ACT_TOGGLE_FOCUS, BC_ACT_PAGE_UP, BC_ACT_PAGE_DOWN,
     BC_ACT_HOME, BC_ACT_END, BC_ACT_WHEEL_UP, BC_ACT_WHEEL_DOWN,
+    BC_ACT_SUSPEND, /* Ctrl-Z: the terminal is raw, so it arrives as a key */
 } bc_input_action;
 
 typedef struct bc_input_callbacks {

@@ -282,6 +282,53 @@ static void test_not_utf8(const char *dir) {
     bc_session_free(s);
 }
 
+/* The listing skips what is not a regular file (a FIFO named x.yaml would
+ * block it forever) and names an unreadable file by its name, not by the
+ * directory every entry shares. */
+static void test_listing_odd_files(const char *dir) {
+    char sub[512], fifo[600], bad[600];
+    snprintf(sub, sizeof sub, "%s/odd", dir);
+    mkdir(sub, 0700);
+    snprintf(fifo, sizeof fifo, "%s/pipe.yaml", sub);
+    snprintf(bad, sizeof bad, "%s/broken.yaml", sub);
+    bc_error err = {{0}};
+    CHECK(mkfifo(fifo, 0600) == 0 && bc_write_file_atomic(bad, "messages: [\n", 12, &err) == 0,
+          "a FIFO and a broken file in a sessions folder");
+    bc_session_entry *e = NULL;
+    size_t n = 0;
+    int rc = bc_session_list(sub, &e, &n, &err);
+    CHECK(rc == 0 && n == 1 && e[0].corrupt && !strncmp(e[0].title, "broken.yaml:", 12),
+          "listing: the FIFO skipped, the broken file shown by its name (%zu: %s)", n,
+          n ? e[0].title : err.msg);
+    bc_session_list_free(e, n);
+}
+
+/* /export: what the user typed stays plain text (line breaks kept, Markdown
+ * syntax at a line start escaped); a reply stopped inside a code block gets
+ * its fence closed, and is marked stopped. */
+static void test_export_md(const char *dir) {
+    bc_error err = {{0}};
+    bc_session *s = bc_session_new(dir, &err);
+    if (!s) return;
+    char path[600];
+    snprintf(path, sizeof path, "%s/export.md", dir);
+    bc_session_add(s, BC_ROLE_USER, "# not a heading\nline two\n\n1. not a list", &err);
+    int a = bc_session_add(s, BC_ROLE_ASSISTANT, "Here:\n```c\nint x;", &err);
+    bc_session_set_meta(s, (size_t)a, "demo", "cpu", "f32", NULL, "cancelled");
+    bc_session_add(s, BC_ROLE_USER, "after", &err);
+    int rc = bc_session_export_md(s, path, &err);
+    char buf[2048] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    CHECK(rc == 0 && strstr(buf, "\\# not a heading\\\nline two\n\n1\\. not a list\n"),
+          "export: the user's lines kept, heading and list syntax escaped");
+    CHECK(strstr(buf, "**Assistant:** *(stopped)*\n\nHere:\n```c\nint x;\n```\n\n**You:**"),
+          "export: a stopped reply is marked and its open code fence closed before the next message");
+    bc_session_free(s);
+}
+
 int main(void) {
     char tmpl[] = "/tmp/bc-session-test.XXXXXX";
     char *dir = mkdtemp(tmpl);
@@ -291,6 +338,8 @@ int main(void) {
     test_special_targets(dir);
     test_sessions_dir(dir);
     test_not_utf8(dir);
+    test_listing_odd_files(dir);
+    test_export_md(dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("# could not remove %s\n", dir);

@@ -374,5 +374,45 @@ type_line "/new"
 check "/new mid-reply: the new conversation starts empty" \
       "wait_for 'new conversation' 5 && sleep 1.2 && ! screen | grep -q 'Echo: third'"
 
+section "15. Signals, Ctrl-Z, TERM"
+# ---- 15. SIGTERM mid-reply is a /quit (the partial reply and a queued line
+# are kept); Ctrl-Z stops the process and `fg` (SIGCONT) brings the screen
+# back; an unknown TERM falls back to a known one.
+rm -rf "$(sessions_dir)"
+start BC_FAKE_DELAY_MS=40 --
+idle
+type_line "FAKE_LONG to be terminated"
+wait_for "Line 2 of a long reply" 10
+type_line "queued before TERM"
+kill -TERM "$(app_pid)"
+check "SIGTERM: the app exits with 0" \
+      "wait_dead 10 && [ \"\$(T display -p -t app '#{pane_dead_status}')\" = 0 ]"
+f=$(grep -l 'to be terminated' "$(sessions_dir)"/*.yaml | head -1)
+check "SIGTERM: the partial reply is kept as stopped, the queued line too" \
+      "grep -q 'stop: cancelled' '$f' && grep -q 'queued before TERM' '$f'"
+# Ctrl-Z needs a shell with job control, as a user has: bash -i runs the app
+T kill-server 2>/dev/null
+starts=$((starts + 1)); SOCK="$SOCK_BASE-$starts"
+T new-session -d -s app -x 100 -y 30 "env -i PATH=$PATH TERM=tmux-256color bash --norc --noprofile -i"
+T set-option -t app remain-on-exit on >/dev/null 2>&1
+T send-keys -t app -l "$(printf '%q ' env LANG=C.UTF-8 LC_ALL=C.UTF-8 HOME="$WORK/home" \
+    XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" XDG_CONFIG_HOME="$WORK/config" \
+    BC_SOURCE_DIR="$SRC" BC_FAKE_LOAD_MS=50 BC_FAKE_DELAY_MS=4 INPUTRC=/dev/null "$BIN" -m fake)"
+T send-keys -t app Enter
+idle
+T send-keys -t app C-z
+check "Ctrl-Z: the app stops and the shell takes the terminal back" "wait_for 'Stopped' 5"
+T send-keys -t app -l "fg"; T send-keys -t app Enter
+type_line "after fg"
+check "fg: the screen is back and answers" "wait_for 'Echo: after fg' 10 && idle"
+T send-keys -t app F1
+wait_for "Keys (Up/Down" 5
+T send-keys -t app Down Down
+check "two scroll keys in one read scroll the help (it stays open)" "wait_for '↑ more' 5"
+T send-keys -t app q
+start TERM=xterm-nosuch-terminal --
+check "an unknown TERM: drawn as xterm-256color, and said so" \
+      "wait_for 'drawing as xterm-256color' 10 && idle"
+
 echo "1..$n"
 [ "$failed" = 0 ]
