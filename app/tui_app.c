@@ -951,7 +951,6 @@ int bc_tui_app_run(const bc_options *o) {
     bc_input_shutdown();
     endwin();
     bc_worker_cancel(t->worker);
-    bc_worker_stop(t->worker);
     /* quitting mid-reply keeps what had streamed, as a stopped reply */
     if (t->gen_id && t->reply_len > 0 && store_reply(t, "cancelled") >= 0) bc_tui_save(t);
     if (t->n_queued) {
@@ -963,6 +962,11 @@ int bc_tui_app_run(const bc_options *o) {
         if (bc_saver_flush(t->saver, &err) != 0) fprintf(stderr, "baichuan-chat: %s\n", err.msg);
         bc_saver_free(t->saver);
     }
+    /* A load cannot be stopped halfway (a 13B checkpoint takes minutes):
+     * everything is saved by now, so do not wait for it -- leave at once,
+     * the kernel ends the loading thread with the process. */
+    if (t->load_id) _exit(0);
+    bc_worker_stop(t->worker);
     bc_session_free(t->session);
     bc_transcript_free(t->transcript);
     bc_tui_free_history(t);

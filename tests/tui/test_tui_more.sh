@@ -410,6 +410,10 @@ wait_for "Keys (Up/Down" 5
 T send-keys -t app Down Down
 check "two scroll keys in one read scroll the help (it stays open)" "wait_for '↑ more' 5"
 T send-keys -t app q
+start BC_FAKE_LOAD_MS=30000 --
+wait_for "loading" 5
+T send-keys -t app C-d
+check "quitting while a model loads: the app leaves at once (no wait for the load)" "wait_dead 3"
 start TERM=xterm-nosuch-terminal --
 check "an unknown TERM: drawn as xterm-256color, and said so" \
       "wait_for 'drawing as xterm-256color' 10 && idle"
