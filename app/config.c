@@ -1,7 +1,7 @@
 /* Application settings: defaults, YAML layers and the command line
- * (config.h). Each YAML layer is applied to a copy that replaces the
- * current settings only when the whole file was valid, so one typo never
- * leaves half a file applied. */
+ * (config.h). A layer that is not valid YAML changes nothing; in a valid one
+ * every key is applied on its own, so a wrong value costs only that key (it
+ * keeps the value of the layers below) and the message names it. */
 #include "config.h"
 
 #include <math.h>
@@ -64,17 +64,6 @@ static void preset_free(bc_preset *p) {
     memset(p, 0, sizeof *p);
 }
 
-static int preset_copy(bc_preset *dst, const bc_preset *src) {
-    memset(dst, 0, sizeof *dst);
-    dst->threads = src->threads;
-    if (set_string(&dst->name, src->name) || set_string(&dst->model, src->model) ||
-        set_string(&dst->backend, src->backend) || set_string(&dst->quant, src->quant)) {
-        preset_free(dst);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- lifecycle ------------------------------------------------------------ */
 
 void bc_app_config_free(bc_app_config *c) {
@@ -113,44 +102,48 @@ int bc_app_config_defaults(bc_app_config *c) {
     return 0;
 }
 
-static int config_copy(bc_app_config *dst, const bc_app_config *src) {
-    memset(dst, 0, sizeof *dst);
-    dst->threads = src->threads;
-    dst->generation = src->generation;
-    dst->ui.history_pane = src->ui.history_pane;
-    dst->ui.ascii_borders = src->ui.ascii_borders;
-    dst->ui.mouse = src->ui.mouse;
-    int rc = set_string(&dst->model, src->model) | set_string(&dst->backend, src->backend) |
-             set_string(&dst->quant, src->quant) | set_string(&dst->system, src->system) |
-             set_string(&dst->theme, src->theme) |
-             set_string(&dst->paths.sessions, src->paths.sessions) |
-             set_string(&dst->paths.history, src->paths.history) |
-             set_string(&dst->preset_used, src->preset_used) |
-             set_string(&dst->warnings, src->warnings);
-    if (rc == 0 && src->n_presets) {
-        dst->presets = calloc(src->n_presets, sizeof *dst->presets);
-        if (!dst->presets) rc = -1;
-        for (size_t i = 0; rc == 0 && i < src->n_presets; i++, dst->n_presets++)
-            rc = preset_copy(&dst->presets[i], &src->presets[i]);
-    }
-    if (rc != 0) bc_app_config_free(dst);
-    return rc;
-}
-
 /* ---- typed values --------------------------------------------------------- */
 
+/* The failing key's message goes to `err`; record() copies it to `all`, so
+ * one wrong key does not stop the keys after it. */
 typedef struct parse_ctx {
     bc_yaml *y;
     bc_app_config *c;
-    bc_error *err;
+    bc_error *err; /* the message of the key that just failed */
+    bc_error *all; /* every failed key's message, one per line */
+    int n_errors;
 } parse_ctx;
+
+/* Appends a line to a report of several messages (cut when full). */
+static void append_line(bc_error *all, const char *line) {
+    size_t used = strlen(all->msg), room = sizeof all->msg - used;
+    if (room < 2) return;
+    if (used) all->msg[used++] = '\n', room--;
+    size_t n = strlen(line);
+    if (n >= room) n = room - 1;
+    memcpy(all->msg + used, line, n);
+    all->msg[used + n] = '\0';
+}
+
+static void record(parse_ctx *p) {
+    append_line(p->all, p->err->msg);
+    p->n_errors++;
+}
 
 static int oom(parse_ctx *p) {
     return bc_errorf(p->err, "%s: out of memory", p->y->name);
 }
 
+/* The reference file promises that `null` (or nothing after the colon) means
+ * "not set here" for every key: the layers below decide. Getters return 0
+ * without touching the field then. */
+static bool is_null(const yaml_node_t *v) {
+    return bc_yaml_kind_of(v) == BC_YAML_NULL;
+}
+
 static int get_choice(parse_ctx *p, const yaml_node_t *v, const char *key,
                       const char *const *choices, char **field) {
+    if (is_null(v)) return 0;
     const char *s;
     if (bc_yaml_get_string(p->y, v, key, &s, p->err) != 0) return -1;
     for (const char *const *c = choices; *c; c++)
@@ -163,39 +156,41 @@ static int get_choice(parse_ctx *p, const yaml_node_t *v, const char *key,
     return bc_yaml_errorf(p->y, v, key, p->err, "\"%.40s\" is not one of %s", s, list);
 }
 
-/* A string that may be null (= unset). */
-static int get_nullable_string(parse_ctx *p, const yaml_node_t *v, const char *key,
-                               char **field) {
-    if (bc_yaml_kind_of(v) == BC_YAML_NULL) {
-        free(*field);
-        *field = NULL;
-        return 0;
-    }
+static int get_string(parse_ctx *p, const yaml_node_t *v, const char *key, char **field) {
+    if (is_null(v)) return 0;
     const char *s;
     if (bc_yaml_get_string(p->y, v, key, &s, p->err) != 0) return -1;
     return set_string(field, s) ? oom(p) : 0;
 }
 
-static int get_nonempty_string(parse_ctx *p, const yaml_node_t *v, const char *key,
-                               char **field) {
+/* A file or directory (or a name looked up elsewhere): "~/" is $HOME, as in
+ * /theme, /model and /save. `nonempty`: "" is refused, since no lookup
+ * could succeed with it. */
+static int get_path(parse_ctx *p, const yaml_node_t *v, const char *key, bool nonempty,
+                    char **field) {
+    if (is_null(v)) return 0;
     const char *s;
     if (bc_yaml_get_string(p->y, v, key, &s, p->err) != 0) return -1;
-    if (!*s) return bc_yaml_errorf(p->y, v, key, p->err, "must not be empty");
-    return set_string(field, s) ? oom(p) : 0;
-}
-
-static int get_path(parse_ctx *p, const yaml_node_t *v, const char *key, char **field) {
-    if (get_nullable_string(p, v, key, field) != 0) return -1;
-    if (!*field) return 0;
-    char *expanded = bc_expand_home(*field);
+    if (nonempty && !*s) return bc_yaml_errorf(p->y, v, key, p->err, "must not be empty");
+    char *expanded = bc_expand_home(s);
     if (!expanded) return oom(p);
     free(*field);
     *field = expanded;
     return 0;
 }
 
-static bool is_null(const yaml_node_t *v) {
-    return bc_yaml_kind_of(v) == BC_YAML_NULL;
+static int get_int(parse_ctx *p, const yaml_node_t *v, const char *key, long long min,
+                   long long max, int *field) {
+    return is_null(v) ? 0 : bc_yaml_get_int(p->y, v, key, min, max, field, p->err);
+}
+
+static int get_float(parse_ctx *p, const yaml_node_t *v, const char *key, double min,
+                     double max, float *field) {
+    return is_null(v) ? 0 : bc_yaml_get_float(p->y, v, key, min, max, field, p->err);
+}
+
+static int get_bool(parse_ctx *p, const yaml_node_t *v, const char *key, bool *field) {
+    return is_null(v) ? 0 : bc_yaml_get_bool(p->y, v, key, field, p->err);
 }
 
 /* A mapping section ("generation:", "ui:", ...). null leaves it alone. */
@@ -220,32 +215,21 @@ static int parse_generation_key(parse_ctx *p, const char *key, const yaml_node_t
     bc_app_generation *g = &p->c->generation;
     char path[64];
     snprintf(path, sizeof path, "generation.%.40s", key);
-    if (strcmp(key, "temperature") == 0) {
-        if (is_null(v)) return g->temperature = NAN, 0;
-        return bc_yaml_get_float(p->y, v, path, 0.0, 100.0, &g->temperature, p->err);
-    }
-    if (strcmp(key, "top_k") == 0) {
-        if (is_null(v)) return g->top_k = -1, 0;
-        return bc_yaml_get_int(p->y, v, path, 0, 1 << 24, &g->top_k, p->err);
-    }
-    if (strcmp(key, "top_p") == 0) {
-        if (is_null(v)) return g->top_p = NAN, 0;
-        return bc_yaml_get_float(p->y, v, path, 0.0, 1.0, &g->top_p, p->err);
-    }
+    if (strcmp(key, "temperature") == 0) return get_float(p, v, path, 0.0, 100.0, &g->temperature);
+    if (strcmp(key, "top_k") == 0) return get_int(p, v, path, 0, 1 << 24, &g->top_k);
+    if (strcmp(key, "top_p") == 0) return get_float(p, v, path, 0.0, 1.0, &g->top_p);
     if (strcmp(key, "repetition_penalty") == 0) {
-        if (is_null(v)) return g->repetition_penalty = NAN, 0;
-        if (bc_yaml_get_float(p->y, v, path, 0.0, 100.0, &g->repetition_penalty, p->err) != 0)
-            return -1;
-        if (!(g->repetition_penalty > 0.0f))
+        float penalty = g->repetition_penalty;
+        if (get_float(p, v, path, 0.0, 100.0, &penalty) != 0) return -1;
+        if (!is_null(v) && !(penalty > 0.0f))
             return bc_yaml_errorf(p->y, v, path, p->err, "must be greater than 0");
+        g->repetition_penalty = penalty;
         return 0;
     }
-    if (strcmp(key, "max_new_tokens") == 0) {
-        if (is_null(v)) return g->max_new_tokens = -1, 0;
-        return bc_yaml_get_int(p->y, v, path, 1, 1 << 22, &g->max_new_tokens, p->err);
-    }
+    if (strcmp(key, "max_new_tokens") == 0)
+        return get_int(p, v, path, 1, 1 << 22, &g->max_new_tokens);
     if (strcmp(key, "seed") == 0) {
-        if (is_null(v)) return g->seed_set = false, 0;
+        if (is_null(v)) return 0;
         unsigned long long seed;
         if (bc_yaml_get_u64(p->y, v, path, &seed, p->err) != 0) return -1;
         g->seed = seed;
@@ -260,12 +244,9 @@ static int parse_ui_key(parse_ctx *p, const char *key, const yaml_node_t *v,
                         const yaml_node_t *k) {
     char path[64];
     snprintf(path, sizeof path, "ui.%.40s", key);
-    if (strcmp(key, "history_pane") == 0)
-        return bc_yaml_get_bool(p->y, v, path, &p->c->ui.history_pane, p->err);
-    if (strcmp(key, "ascii_borders") == 0)
-        return bc_yaml_get_bool(p->y, v, path, &p->c->ui.ascii_borders, p->err);
-    if (strcmp(key, "mouse") == 0)
-        return bc_yaml_get_bool(p->y, v, path, &p->c->ui.mouse, p->err);
+    if (strcmp(key, "history_pane") == 0) return get_bool(p, v, path, &p->c->ui.history_pane);
+    if (strcmp(key, "ascii_borders") == 0) return get_bool(p, v, path, &p->c->ui.ascii_borders);
+    if (strcmp(key, "mouse") == 0) return get_bool(p, v, path, &p->c->ui.mouse);
     unknown_key(p, k, "ui", key);
     return 0;
 }
@@ -274,31 +255,35 @@ static int parse_paths_key(parse_ctx *p, const char *key, const yaml_node_t *v,
                            const yaml_node_t *k) {
     char path[64];
     snprintf(path, sizeof path, "paths.%.40s", key);
-    if (strcmp(key, "sessions") == 0) return get_path(p, v, path, &p->c->paths.sessions);
-    if (strcmp(key, "history") == 0) return get_path(p, v, path, &p->c->paths.history);
+    if (strcmp(key, "sessions") == 0) return get_path(p, v, path, false, &p->c->paths.sessions);
+    if (strcmp(key, "history") == 0) return get_path(p, v, path, false, &p->c->paths.history);
     unknown_key(p, k, "paths", key);
     return 0;
 }
 
 typedef int (*section_fn)(parse_ctx *, const char *, const yaml_node_t *, const yaml_node_t *);
 
-static int parse_section(parse_ctx *p, const yaml_node_t *map, const char *name,
-                         section_fn fn) {
-    if (need_map(p, map, name) != 0) return -1;
+/* Each key of the section on its own: a wrong one is recorded, the others
+ * still apply. */
+static void parse_section(parse_ctx *p, const yaml_node_t *map, const char *name,
+                          section_fn fn) {
+    if (need_map(p, map, name) != 0) {
+        record(p);
+        return;
+    }
     for (size_t i = 0, n = bc_yaml_map_size(map); i < n; i++) {
         yaml_node_t *k, *v;
         const char *key = bc_yaml_map_key(p->y, map, i, &k, &v);
-        if (!key) {
+        if (!key)
             unknown_key(p, k, name, NULL);
-            continue;
-        }
-        if (fn(p, key, v, k) != 0) return -1;
+        else if (fn(p, key, v, k) != 0)
+            record(p);
     }
-    return 0;
 }
 
 /* One preset: {model, backend, quant, threads}; model is required since
- * -m NAME must end up at a model. */
+ * -m NAME must end up at a model. A preset is taken whole or not at all:
+ * half of one (say, without its quant) would load something else. */
 static int parse_preset(parse_ctx *p, const char *name, const yaml_node_t *map,
                         bc_preset *out) {
     memset(out, 0, sizeof *out);
@@ -317,13 +302,13 @@ static int parse_preset(parse_ctx *p, const char *name, const yaml_node_t *map,
         snprintf(field, sizeof field, "%s.%.20s", path, key ? key : "?");
         int rc = 0;
         if (key && strcmp(key, "model") == 0)
-            rc = get_nonempty_string(p, v, field, &out->model);
+            rc = get_path(p, v, field, true, &out->model);
         else if (key && strcmp(key, "backend") == 0)
             rc = get_choice(p, v, field, BACKENDS, &out->backend);
         else if (key && strcmp(key, "quant") == 0)
             rc = get_choice(p, v, field, QUANTS, &out->quant);
         else if (key && strcmp(key, "threads") == 0)
-            rc = bc_yaml_get_int(p->y, v, field, 0, MAX_THREADS, &out->threads, p->err);
+            rc = get_int(p, v, field, 0, MAX_THREADS, &out->threads);
         else
             unknown_key(p, k, path, key);
         if (rc != 0) return -1;
@@ -333,56 +318,63 @@ static int parse_preset(parse_ctx *p, const char *name, const yaml_node_t *map,
     return 0;
 }
 
-/* Presets of a later layer replace same-named ones and add new ones. */
-static int parse_presets(parse_ctx *p, const yaml_node_t *map) {
-    if (need_map(p, map, "presets") != 0) return -1;
-    for (size_t i = 0, n = bc_yaml_map_size(map); i < n; i++) {
-        yaml_node_t *k, *v;
-        const char *name = bc_yaml_map_key(p->y, map, i, &k, &v);
-        if (!name || !*name)
-            return bc_yaml_errorf(p->y, k, "presets", p->err, "a preset name must be text");
-        bc_preset fresh;
-        if (parse_preset(p, name, v, &fresh) != 0) {
-            preset_free(&fresh);
-            return -1;
-        }
-        bc_app_config *c = p->c;
-        size_t at = c->n_presets;
-        for (size_t j = 0; j < c->n_presets; j++)
-            if (strcmp(c->presets[j].name, name) == 0) at = j;
-        if (at == c->n_presets) {
-            bc_preset *grown = realloc(c->presets, (c->n_presets + 1) * sizeof *grown);
-            if (!grown) {
-                preset_free(&fresh);
-                return oom(p);
-            }
-            c->presets = grown;
-            c->n_presets++;
-        } else {
-            preset_free(&c->presets[at]);
-        }
-        c->presets[at] = fresh;
+/* Stores a parsed preset: a later layer replaces a same-named one. */
+static int keep_preset(parse_ctx *p, bc_preset *fresh) {
+    bc_app_config *c = p->c;
+    size_t at = c->n_presets;
+    for (size_t j = 0; j < c->n_presets; j++)
+        if (strcmp(c->presets[j].name, fresh->name) == 0) at = j;
+    if (at == c->n_presets) {
+        bc_preset *grown = realloc(c->presets, (c->n_presets + 1) * sizeof *grown);
+        if (!grown) return oom(p);
+        c->presets = grown;
+        c->n_presets++;
+    } else {
+        preset_free(&c->presets[at]);
     }
+    c->presets[at] = *fresh;
     return 0;
 }
 
-static int parse_top_key(parse_ctx *p, const char *key, const yaml_node_t *v,
-                         const yaml_node_t *k) {
+/* Presets of a later layer replace same-named ones and add new ones; a wrong
+ * preset is recorded and skipped, the others apply. */
+static void parse_presets(parse_ctx *p, const yaml_node_t *map) {
+    if (need_map(p, map, "presets") != 0) {
+        record(p);
+        return;
+    }
+    for (size_t i = 0, n = bc_yaml_map_size(map); i < n; i++) {
+        yaml_node_t *k, *v;
+        const char *name = bc_yaml_map_key(p->y, map, i, &k, &v);
+        bc_preset fresh;
+        memset(&fresh, 0, sizeof fresh);
+        int rc = !name || !*name
+                     ? bc_yaml_errorf(p->y, k, "presets", p->err, "a preset name must be text")
+                     : parse_preset(p, name, v, &fresh);
+        if (rc == 0) rc = keep_preset(p, &fresh);
+        if (rc != 0) {
+            preset_free(&fresh);
+            record(p);
+        }
+    }
+}
+
+static void parse_top_key(parse_ctx *p, const char *key, const yaml_node_t *v,
+                          const yaml_node_t *k) {
     bc_app_config *c = p->c;
-    if (strcmp(key, "model") == 0) return get_nonempty_string(p, v, key, &c->model);
-    if (strcmp(key, "backend") == 0) return get_choice(p, v, key, BACKENDS, &c->backend);
-    if (strcmp(key, "quant") == 0) return get_choice(p, v, key, QUANTS, &c->quant);
-    if (strcmp(key, "threads") == 0)
-        return bc_yaml_get_int(p->y, v, key, 0, MAX_THREADS, &c->threads, p->err);
-    if (strcmp(key, "presets") == 0) return parse_presets(p, v);
-    if (strcmp(key, "generation") == 0)
-        return parse_section(p, v, "generation", parse_generation_key);
-    if (strcmp(key, "system") == 0) return get_nullable_string(p, v, key, &c->system);
-    if (strcmp(key, "theme") == 0) return get_nonempty_string(p, v, key, &c->theme);
-    if (strcmp(key, "ui") == 0) return parse_section(p, v, "ui", parse_ui_key);
-    if (strcmp(key, "paths") == 0) return parse_section(p, v, "paths", parse_paths_key);
-    unknown_key(p, k, NULL, key);
-    return 0;
+    int rc = 0;
+    if (strcmp(key, "model") == 0) rc = get_path(p, v, key, true, &c->model);
+    else if (strcmp(key, "backend") == 0) rc = get_choice(p, v, key, BACKENDS, &c->backend);
+    else if (strcmp(key, "quant") == 0) rc = get_choice(p, v, key, QUANTS, &c->quant);
+    else if (strcmp(key, "threads") == 0) rc = get_int(p, v, key, 0, MAX_THREADS, &c->threads);
+    else if (strcmp(key, "presets") == 0) parse_presets(p, v);
+    else if (strcmp(key, "generation") == 0) parse_section(p, v, key, parse_generation_key);
+    else if (strcmp(key, "system") == 0) rc = get_string(p, v, key, &c->system);
+    else if (strcmp(key, "theme") == 0) rc = get_path(p, v, key, true, &c->theme);
+    else if (strcmp(key, "ui") == 0) parse_section(p, v, key, parse_ui_key);
+    else if (strcmp(key, "paths") == 0) parse_section(p, v, key, parse_paths_key);
+    else unknown_key(p, k, NULL, key);
+    if (rc != 0) record(p);
 }
 
 /* ---- layers --------------------------------------------------------------- */
@@ -391,30 +383,23 @@ int bc_app_config_apply_text(bc_app_config *c, const char *name, const char *tex
                              size_t len, bc_error *err) {
     bc_yaml y;
     if (bc_yaml_load(&y, name, text, len, true, err) != 0) return -1;
-    bc_app_config next;
-    if (config_copy(&next, c) != 0) {
-        bc_yaml_free(&y);
-        return bc_errorf(err, "%s: out of memory", name);
-    }
-    parse_ctx p = {&y, &next, err};
+    bc_error one, all;
+    bc_error_clear(&one);
+    bc_error_clear(&all);
+    parse_ctx p = {&y, c, &one, &all, 0};
     yaml_node_t *root = bc_yaml_root(&y);
-    int rc = 0;
-    for (size_t i = 0, n = bc_yaml_map_size(root); i < n && rc == 0; i++) {
+    for (size_t i = 0, n = bc_yaml_map_size(root); i < n; i++) {
         yaml_node_t *k, *v;
         const char *key = bc_yaml_map_key(&y, root, i, &k, &v);
         if (key)
-            rc = parse_top_key(&p, key, v, k);
+            parse_top_key(&p, key, v, k);
         else
             unknown_key(&p, k, NULL, NULL);
     }
     bc_yaml_free(&y);
-    if (rc != 0) {
-        bc_app_config_free(&next);
-        return -1;
-    }
-    bc_app_config_free(c);
-    *c = next;
-    return 0;
+    if (p.n_errors == 0) return 0;
+    if (err) *err = all;
+    return -1;
 }
 
 int bc_app_config_apply_file(bc_app_config *c, const char *path, bool optional,
@@ -432,10 +417,53 @@ int bc_app_config_apply_file(bc_app_config *c, const char *path, bool optional,
     return rc;
 }
 
+/* Adds one layer's message to the combined report. */
+static void collect(bc_error *all, const bc_error *one) {
+    if (all) append_line(all, one->msg);
+}
+
 const bc_preset *bc_app_config_preset(const bc_app_config *c, const char *name) {
     for (size_t i = 0; name && i < c->n_presets; i++)
         if (strcmp(c->presets[i].name, name) == 0) return &c->presets[i];
     return NULL;
+}
+
+/* A preset whose model names another preset (`alias: {model: small}`) takes
+ * that preset's settings, its own winning, and ends at that preset's model:
+ * so -m alias, /model alias and a replay script's /model all load what
+ * `small` loads. A chain that comes back to a preset already on it is an
+ * error (no model at its end); a preset naming itself names a directory. */
+static int flatten_preset(bc_app_config *c, bc_preset *pr, bc_error *err) {
+    const bc_preset *at = pr, *next;
+    size_t hops = 0;
+    while ((next = bc_app_config_preset(c, at->model)) && next != at) {
+        if (++hops >= c->n_presets)
+            return bc_errorf(err, "presets.%.60s.model: \"%.60s\" is a preset whose chain of "
+                                  "models loops back; a chain of presets must end at a model",
+                             pr->name, pr->model);
+        at = next;
+    }
+    if (at == pr) return 0;
+    for (next = bc_app_config_preset(c, pr->model); next;
+         next = bc_app_config_preset(c, next->model)) {
+        if ((!pr->backend && next->backend && set_string(&pr->backend, next->backend)) ||
+            (!pr->quant && next->quant && set_string(&pr->quant, next->quant)))
+            return bc_errorf(err, "configuration: out of memory");
+        if (pr->threads < 0) pr->threads = next->threads;
+        if (next == at) break;
+    }
+    return set_string(&pr->model, at->model) ? bc_errorf(err, "configuration: out of memory") : 0;
+}
+
+static int flatten_presets(bc_app_config *c, bc_error *all) {
+    int rc = 0;
+    bc_error one;
+    for (size_t i = 0; i < c->n_presets; i++)
+        if (flatten_preset(c, &c->presets[i], &one) != 0) {
+            collect(all, &one);
+            rc = -1;
+        }
+    return rc;
 }
 
 static int expand_preset(bc_app_config *c) {
@@ -490,13 +518,6 @@ char *bc_app_config_user_path(void) {
     return path;
 }
 
-/* Adds one layer's message to the combined report. */
-static void collect(bc_error *all, const bc_error *one) {
-    if (!all) return;
-    size_t used = strlen(all->msg);
-    snprintf(all->msg + used, sizeof all->msg - used, "%s%s", used ? "\n" : "", one->msg);
-}
-
 int bc_app_config_load(bc_app_config *c, const bc_options *o, bc_error *err) {
     bc_error_clear(err);
     if (bc_app_config_defaults(c) != 0) return bc_errorf(err, "configuration: out of memory");
@@ -510,8 +531,11 @@ int bc_app_config_load(bc_app_config *c, const bc_options *o, bc_error *err) {
     free(user);
     if (o && o->config_file && bc_app_config_apply_file(c, o->config_file, false, &one) != 0) {
         collect(err, &one);
+        c->config_file_failed = true;
         rc = -1;
     }
+    /* After every file: a preset may name one that a later layer defines. */
+    if (flatten_presets(c, err) != 0) rc = -1;
     if (o && bc_app_config_apply_options(c, o, &one) != 0) {
         collect(err, &one);
         rc = -1;

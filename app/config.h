@@ -5,14 +5,17 @@
  *   < $XDG_CONFIG_HOME/baichuan-chat/config.yaml (~/.config/... when unset)
  *   < -c FILE
  *   < command-line options.
- * A file with an error is skipped as a whole (the layers below it stay) and
- * its message ("FILE:LINE:COL: KEY: what is wrong") is returned, so the
- * program can start anyway and show it. Unknown keys are warnings, not
- * errors.
+ * A file that is not valid YAML is skipped as a whole; in a valid file each
+ * key applies on its own, and a key with a wrong value keeps what the layers
+ * below gave it. Either way the messages ("FILE:LINE:COL: KEY: what is
+ * wrong", one per line) are returned, so the program can start anyway and
+ * show them. Unknown keys are warnings, not errors. In a file, `null` or an
+ * empty value means "not set here" for every key: the layers below decide.
  *
  * "Unset" values defer to something else: NAN / -1 generation values take
  * the model's generation_config.json, NULL paths the XDG directories, a NULL
- * system prompt means none. */
+ * system prompt means none. A leading "~/" in model, theme, a preset's model
+ * and paths.* is $HOME. */
 #ifndef BC_APP_CONFIG_H
 #define BC_APP_CONFIG_H
 
@@ -67,14 +70,20 @@ typedef struct bc_app_config {
     size_t n_presets;
     char *preset_used; /* name of the preset that -m/model expanded, or NULL */
     char *warnings;    /* non-fatal messages, one per line; NULL = none */
+    /* Set by bc_app_config_load when the -c FILE layer was missing,
+     * unreadable or had an error: the headless modes stop on it, since the
+     * user named that file on purpose. */
+    bool config_file_failed;
 } bc_app_config;
 
 /* The built-in defaults. Free with bc_app_config_free. */
 int bc_app_config_defaults(bc_app_config *c);
 void bc_app_config_free(bc_app_config *c);
 
-/* Layers one YAML text over c. On error c is left exactly as it was. `name`
- * is used in messages. */
+/* Layers one YAML text over c. Returns -1 when the text is not valid YAML
+ * (c is left exactly as it was) or when keys had wrong values (those keep
+ * their values, the other keys apply; err has one line per wrong key).
+ * `name` is used in messages. */
 int bc_app_config_apply_text(bc_app_config *c, const char *name, const char *text,
                              size_t len, bc_error *err);
 /* Same for a file; a missing file is fine when `optional`. */
@@ -95,7 +104,9 @@ char *bc_expand_home(const char *path);
 
 /* The whole stack: defaults < user file < -c FILE < options. c is always
  * usable afterwards. Returns -1 when a layer had an error (err holds the
- * messages, one per line); the layers without errors still apply. */
+ * messages, one per line); what was right still applies. After the files,
+ * a preset whose model names another preset takes that preset's settings
+ * (its own win) and model; a chain of presets that loops is an error. */
 int bc_app_config_load(bc_app_config *c, const bc_options *o, bc_error *err);
 
 const bc_preset *bc_app_config_preset(const bc_app_config *c, const char *name);

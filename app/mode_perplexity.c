@@ -38,7 +38,12 @@ int bc_mode_perplexity(const bc_options *o) {
     }
     bc_engine *e;
     double load_s;
-    if (bc_app_load_engine(o, &e, &load_s)) { free(text); return 1; }
+    bc_app_config cfg;
+    bc_app_settings(o, &cfg);
+    /* -c FILE was named on purpose: an error in it is not a warning */
+    int load_rc = cfg.config_file_failed ? 2 : bc_app_open_engine(&cfg, &e, &load_s);
+    bc_app_config_free(&cfg);
+    if (load_rc) { free(text); return load_rc; }
     bc_engine_info info;
     bc_engine_get_info(e, &info);
     int ctx = o->ctx > 0 ? o->ctx : info.context_max;

@@ -137,6 +137,10 @@ static int finish(const bc_replay_script *s, const bc_replay_result *r, int run_
 static int replay_once(const bc_options *o, const bc_replay_script *s) {
     bc_app_config cfg;
     bc_replay_settings(o, s, NULL, NULL, &cfg, stderr);
+    if (cfg.config_file_failed) { /* -c FILE was named on purpose: not a warning */
+        bc_app_config_free(&cfg);
+        return 2;
+    }
     output out;
     if (output_open(&out, o->output)) {
         bc_app_config_free(&cfg);
@@ -185,6 +189,16 @@ static int replay_matrix(const bc_options *o, const bc_replay_script *s) {
         fprintf(stderr, "baichuan-chat: replay: %s\n", err.msg);
         return 2;
     }
+    /* The configuration's messages once, before the columns; -c FILE was
+     * named on purpose, so an error in it stops the run. */
+    bc_app_config first;
+    bc_replay_settings(o, s, m.key, m.values[0], &first, stderr);
+    bool config_failed = first.config_file_failed;
+    bc_app_config_free(&first);
+    if (config_failed) {
+        bc_replay_matrix_free(&m);
+        return 2;
+    }
     bc_replay_result *res = calloc(m.n_values, sizeof *res);
     if (!res) {
         bc_replay_matrix_free(&m);
@@ -194,7 +208,7 @@ static int replay_matrix(const bc_options *o, const bc_replay_script *s) {
     for (size_t c = 0; c < m.n_values; c++) {
         fprintf(stderr, "== %s = %s ==\n", m.key, m.values[c]);
         bc_app_config cfg;
-        bc_replay_settings(o, s, m.key, m.values[c], &cfg, c ? NULL : stderr);
+        bc_replay_settings(o, s, m.key, m.values[c], &cfg, NULL);
         bc_replay_run_opts ro = {.cfg = &cfg, .log = stderr, .progress = isatty(STDERR_FILENO)};
         if (bc_replay_run(s, &ro, &res[c], &err)) {
             fprintf(stderr, "baichuan-chat: replay: %s = %s: %s\n", m.key, m.values[c], err.msg);

@@ -93,6 +93,11 @@ int bc_mode_run(const bc_options *o) {
     if (!prompt) { fprintf(stderr, "baichuan-chat: out of memory\n"); return 1; }
     bc_app_config cfg;
     bc_app_settings(o, &cfg);
+    if (cfg.config_file_failed) { /* -c FILE was named on purpose: not a warning */
+        bc_app_config_free(&cfg);
+        free(prompt);
+        return 2;
+    }
     bc_engine *e;
     double load_s;
     if (bc_app_open_engine(&cfg, &e, &load_s)) {

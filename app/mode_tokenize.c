@@ -46,6 +46,10 @@ static void print_piece(const char *s) {
 static int open_tokenizer(const bc_options *o, bc_tokenizer **t) {
     bc_app_config cfg;
     bc_app_settings(o, &cfg);
+    if (cfg.config_file_failed) { /* -c FILE was named on purpose: not a warning */
+        bc_app_config_free(&cfg);
+        return 2;
+    }
     bc_error err = {{0}};
     int rc = bc_tokenizer_open_model(cfg.model, t, &err);
     if (rc) fprintf(stderr, "baichuan-chat: %s\n", err.msg);
@@ -56,7 +60,8 @@ static int open_tokenizer(const bc_options *o, bc_tokenizer **t) {
 int bc_mode_tokenize(const bc_options *o) {
     bc_error err = {{0}};
     bc_tokenizer *t = NULL;
-    if (open_tokenizer(o, &t)) return 1;
+    int open_rc = open_tokenizer(o, &t);
+    if (open_rc) return open_rc;
     size_t len = 0;
     char *text = NULL;
     if (o->positional_count) {

@@ -939,7 +939,7 @@ int bc_tui_app_run(const bc_options *o) {
     if (cfg->warnings) bc_tui_info(t, BC_MSG_INFO, "Configuration: %s", cfg->warnings);
     bc_tui_load(t, cfg->model ? cfg->model : "demo", cfg->backend ? cfg->backend : "auto",
                 cfg->quant ? cfg->quant : "auto");
-    if (cfg_err.msg[0]) bc_tui_status(t, true, "configuration: %s", cfg_err.msg);
+    if (cfg_err.msg[0]) bc_tui_status(t, true, "configuration errors: see above");
     if (theme_error[0]) bc_tui_status(t, true, "%s", theme_error);
     if (replay_err.msg[0]) bc_tui_status(t, true, "replay: %s", replay_err.msg);
     if (term_note[0]) bc_tui_info(t, BC_MSG_INFO, "%s.", term_note);

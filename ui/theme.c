@@ -94,36 +94,105 @@ static int parse_color(const char *v, bc_color *c) {
     return -1;
 }
 
-static int where(bc_error *err, const char *path, yaml_node_t *n, const char *fmt, const char *a) {
-    char what[300];
-    snprintf(what, sizeof what, fmt, a);
-    return bc_errorf(err, "%s:%zu:%zu: %s", path, n->start_mark.line + 1, n->start_mark.column + 1, what);
+/* Booleans are read as everywhere else (yaml_reader.h: true/false, not
+ * yes/no); null, like an absent key, means false. */
+static int get_flag(bc_yaml *y, const yaml_node_t *v, const char *key, bool *out, bc_error *err) {
+    if (bc_yaml_kind_of(v) == BC_YAML_NULL) {
+        *out = false;
+        return 0;
+    }
+    return bc_yaml_get_bool(y, v, key, out, err);
 }
 
-static int parse_style(const char *path, yaml_document_t *d, yaml_node_t *n, bc_style_def *s,
+static int parse_style_key(bc_yaml *y, const char *key, const yaml_node_t *k,
+                           const yaml_node_t *v, const char *where, bc_style_def *s,
+                           bc_error *err) {
+    char path[96];
+    snprintf(path, sizeof path, "%s.%.30s", where, key);
+    if (!strcmp(key, "fg") || !strcmp(key, "bg")) {
+        const char *text = bc_yaml_kind_of(v) == BC_YAML_NULL ? "default" : bc_yaml_scalar(v);
+        if (!text || parse_color(text, !strcmp(key, "fg") ? &s->fg : &s->bg))
+            return bc_yaml_errorf(y, v, path, err,
+                                  "'%.40s' is not a colour (name, 0-255 or #rrggbb)",
+                                  text ? text : "(a mapping or list)");
+        return 0;
+    }
+    if (!strcmp(key, "bold")) return get_flag(y, v, path, &s->bold, err);
+    if (!strcmp(key, "underline")) return get_flag(y, v, path, &s->underline, err);
+    if (!strcmp(key, "reverse")) return get_flag(y, v, path, &s->reverse, err);
+    if (!strcmp(key, "dim")) return get_flag(y, v, path, &s->dim, err);
+    if (!strcmp(key, "italic")) return get_flag(y, v, path, &s->italic, err);
+    return bc_yaml_errorf(y, k, path, err,
+                          "unknown style key (fg, bg, bold, dim, underline, reverse, italic)");
+}
+
+/* One style: a mapping of fg/bg and attributes; null = no colour, no
+ * attribute. */
+static int parse_style(bc_yaml *y, const yaml_node_t *n, const char *where, bc_style_def *s,
                        bc_error *err) {
-    if (n->type != YAML_MAPPING_NODE) return where(err, path, n, "%sa style must be a mapping", "");
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(d, p->key), *v = yaml_document_get_node(d, p->value);
-        if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
-            return where(err, path, k, "%sstyle keys and values must be scalars", "");
-        const char *key = (const char *)k->data.scalar.value, *val = (const char *)v->data.scalar.value;
-        if (!strcmp(key, "fg") || !strcmp(key, "bg")) {
-            if (parse_color(val, !strcmp(key, "fg") ? &s->fg : &s->bg))
-                return where(err, path, v, "'%s' is not a colour (name, 0-255 or #rrggbb)", val);
-            continue;
-        }
-        bool on = !strcmp(val, "true") || !strcmp(val, "yes");
-        if (!on && strcmp(val, "false") && strcmp(val, "no"))
-            return where(err, path, v, "'%s' is not true or false", val);
-        if (!strcmp(key, "bold")) s->bold = on;
-        else if (!strcmp(key, "underline")) s->underline = on;
-        else if (!strcmp(key, "reverse")) s->reverse = on;
-        else if (!strcmp(key, "dim")) s->dim = on;
-        else if (!strcmp(key, "italic")) s->italic = on;
-        else return where(err, path, k, "unknown style key '%s'", key);
+    if (bc_yaml_kind_of(n) == BC_YAML_NULL) return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return bc_yaml_errorf(y, n, where, err,
+                              "a style must be a mapping like {fg: red, bold: true}");
+    for (size_t i = 0, count = bc_yaml_map_size(n); i < count; i++) {
+        yaml_node_t *k, *v;
+        const char *key = bc_yaml_map_key(y, n, i, &k, &v);
+        if (!key) return bc_yaml_errorf(y, k, where, err, "style keys must be scalars");
+        if (parse_style_key(y, key, k, v, where, s, err) != 0) return -1;
     }
     return 0;
+}
+
+static int parse_styles(bc_yaml *y, const yaml_node_t *styles, bc_theme *nt, bc_error *err) {
+    for (size_t i = 0, count = bc_yaml_map_size(styles); i < count; i++) {
+        yaml_node_t *k, *v;
+        const char *key = bc_yaml_map_key(y, styles, i, &k, &v);
+        int idx = -1;
+        for (int s = 0; key && s < BC_STYLE_COUNT; s++)
+            if (!strcmp(key, STYLE_NAMES[s])) idx = s;
+        if (idx < 0)
+            return bc_yaml_errorf(y, k, "styles", err, "unknown style '%.40s'", key ? key : "?");
+        char where[64];
+        snprintf(where, sizeof where, "styles.%s", STYLE_NAMES[idx]);
+        if (parse_style(y, v, where, &nt->styles[idx], err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* The top level: name, background, ascii_borders, styles. As the shipped
+ * themes say, an unknown key is an error: a misspelt `ascii_border:` or
+ * `colours:` would otherwise be dropped without a word. */
+static int parse_top(bc_yaml *y, bc_theme *nt, bc_error *err) {
+    const yaml_node_t *root = bc_yaml_root(y), *styles = NULL;
+    for (size_t i = 0, count = bc_yaml_map_size(root); i < count; i++) {
+        yaml_node_t *k, *v;
+        const char *key = bc_yaml_map_key(y, root, i, &k, &v), *text;
+        int rc = 0;
+        if (!key) {
+            rc = bc_yaml_errorf(y, k, NULL, err, "keys must be scalars");
+        } else if (!strcmp(key, "name")) {
+            if (bc_yaml_kind_of(v) != BC_YAML_NULL &&
+                (rc = bc_yaml_get_string(y, v, key, &text, err)) == 0)
+                snprintf(nt->name, sizeof nt->name, "%s", text);
+        } else if (!strcmp(key, "ascii_borders")) {
+            rc = get_flag(y, v, key, &nt->ascii_borders, err);
+        } else if (!strcmp(key, "background")) {
+            text = bc_yaml_scalar(v);
+            if (bc_yaml_kind_of(v) == BC_YAML_NULL) nt->light_background = false;
+            else if (text && (!strcmp(text, "dark") || !strcmp(text, "light")))
+                nt->light_background = !strcmp(text, "light");
+            else rc = bc_yaml_errorf(y, v, key, err, "must be dark or light");
+        } else if (!strcmp(key, "styles")) {
+            styles = v;
+        } else {
+            rc = bc_yaml_errorf(y, k, key, err, "unknown key (a theme has name, background, "
+                                                "ascii_borders, styles)");
+        }
+        if (rc != 0) return -1;
+    }
+    if (!styles || styles->type != YAML_MAPPING_NODE)
+        return bc_errorf(err, "%s: a theme needs a 'styles' mapping", y->name);
+    return parse_styles(y, styles, nt, err);
 }
 
 int bc_theme_parse(const char *path, const char *text, size_t len, bc_theme *t, bc_error *err) {
@@ -133,45 +202,14 @@ int bc_theme_parse(const char *path, const char *text, size_t len, bc_theme *t, 
                          BC_THEME_MAX_BYTES);
     /* libyaml builds the whole document tree; bound its nesting first. */
     if (bc_yaml_check_depth(path, text, len, BC_THEME_MAX_DEPTH, err) != 0) return -1;
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        bc_errorf(err, "%s:%zu:%zu: not valid YAML: %s", path, parser.problem_mark.line + 1,
-                  parser.problem_mark.column + 1, parser.problem ? parser.problem : "?");
-        yaml_parser_delete(&parser);
-        return -1;
-    }
+    bc_yaml y;
+    if (bc_yaml_load(&y, path, text, len, false, err) != 0) return -1;
     bc_theme nt;
-    bc_theme_mono(&nt);
+    memset(&nt, 0, sizeof nt);
+    snprintf(nt.name, sizeof nt.name, "custom");
     for (int i = 0; i < BC_STYLE_COUNT; i++) nt.styles[i] = plain();
-    int rc = 0;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_node_t *styles = bc_yaml_map_get(&doc, root, "styles");
-    if (!root || root->type != YAML_MAPPING_NODE || !styles || styles->type != YAML_MAPPING_NODE) {
-        rc = bc_errorf(err, "%s: a theme needs a 'styles' mapping", path);
-    } else {
-        yaml_node_t *nm = bc_yaml_map_get(&doc, root, "name"), *ab = bc_yaml_map_get(&doc, root, "ascii_borders");
-        snprintf(nt.name, sizeof nt.name, "%s",
-                 nm && nm->type == YAML_SCALAR_NODE ? (char *)nm->data.scalar.value : "custom");
-        nt.ascii_borders = ab && ab->type == YAML_SCALAR_NODE && !strcmp((char *)ab->data.scalar.value, "true");
-        for (yaml_node_pair_t *p = styles->data.mapping.pairs.start;
-             rc == 0 && p < styles->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-            int idx = -1;
-            for (int i = 0; k->type == YAML_SCALAR_NODE && i < BC_STYLE_COUNT; i++)
-                if (!strcmp((char *)k->data.scalar.value, STYLE_NAMES[i])) idx = i;
-            if (idx < 0) {
-                rc = where(err, path, k, "unknown style '%s'",
-                           k->type == YAML_SCALAR_NODE ? (char *)k->data.scalar.value : "?");
-                break;
-            }
-            rc = parse_style(path, &doc, yaml_document_get_node(&doc, p->value), &nt.styles[idx], err);
-        }
-    }
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    int rc = parse_top(&y, &nt, err);
+    bc_yaml_free(&y);
     if (rc == 0) *t = nt;
     return rc;
 }
@@ -220,31 +258,107 @@ int bc_theme_load(const char *name, bc_theme *t, bc_error *err) {
                      BC_DATADIR "/themes", d2);
 }
 
-/* Nearest of the 8 (or 16) basic colours for terminals without 256. */
-static short to_basic(const bc_color *c, int ncolors) {
+/* ---- colours on terminals with 8 or 16 colours ------------------------------
+ * A theme is drawn for 256 colours; with fewer, each colour falls back to a
+ * basic one. Nearest-by-distance is wrong for the colours themes use most:
+ * greys and dark tints fall to black, which vanishes on a dark terminal (a
+ * #585858 border, a #303a4a status bar). So greys go by lightness to black,
+ * bright black, white or bright white, other colours keep their hue, and a
+ * pair is checked last: a bar keeps a background of its own, text keeps
+ * contrast with its background. */
+
+/* xterm's values of the 16 basic colours: what the contrast checks assume. */
+static const unsigned char BASIC_RGB[16][3] = {
+    {0, 0, 0},       {205, 0, 0},   {0, 205, 0},   {205, 205, 0},
+    {0, 0, 238},     {205, 0, 205}, {0, 205, 205}, {229, 229, 229},
+    {127, 127, 127}, {255, 0, 0},   {0, 255, 0},   {255, 255, 0},
+    {92, 92, 255},   {255, 0, 255}, {0, 255, 255}, {255, 255, 255},
+};
+
+static int luma(int r, int g, int b) {
+    return (299 * r + 587 * g + 114 * b) / 1000;
+}
+
+static int basic_luma(int i) {
+    return luma(BASIC_RGB[i][0], BASIC_RGB[i][1], BASIC_RGB[i][2]);
+}
+
+/* A grey by lightness. With 8 colours there is no mid grey: it becomes
+ * whichever of black and white shows on the background the theme is made
+ * for (a #585858 border on a dark terminal is white, not black). */
+static short basic_grey(int l, int ncolors, bool light_background) {
+    if (ncolors >= 16) return l < 64 ? 0 : l < 178 ? 8 : l < 242 ? 7 : 15;
+    if (l < 64) return 0;
+    if (l >= 192) return 7;
+    return light_background ? 0 : 7;
+}
+
+static short basic_of_rgb(int r, int g, int b, int ncolors, bool light_background) {
+    int hi = r > g ? (r > b ? r : b) : (g > b ? g : b);
+    int lo = r < g ? (r < b ? r : b) : (g < b ? g : b);
+    if (hi < 48) return 0;
+    /* chroma under a quarter of the strongest channel: a grey, maybe tinted */
+    if ((hi - lo) * 4 < hi) return basic_grey(luma(r, g, b), ncolors, light_background);
+    /* the hue: every channel at least halfway from the weakest to the strongest */
+    int idx = ((r - lo) * 2 >= hi - lo ? 1 : 0) | ((g - lo) * 2 >= hi - lo ? 2 : 0) |
+              ((b - lo) * 2 >= hi - lo ? 4 : 0);
+    /* Without bright colours, a light blue (#87afff) as basic blue would be
+     * the darkest colour there is: cyan keeps it light. */
+    if (idx == 4 && ncolors < 16 && luma(r, g, b) >= 128) idx = 6;
+    return (short)(idx + (hi > 200 && ncolors >= 16 ? 8 : 0));
+}
+
+short bc_theme_basic_color(const bc_color *c, int ncolors, bool light_background) {
     if (c->index < 0) return -1;
-    if (c->index < ncolors) return (short)c->index;
+    if (ncolors >= 256 || (c->index < 16 && c->index < ncolors)) return (short)c->index;
     int r, g, b;
-    if (c->rgb) r = c->r, g = c->g, b = c->b;
-    else if (c->index >= 232) r = g = b = 8 + (c->index - 232) * 10;
-    else if (c->index >= 16) {
-        int k = c->index - 16;
+    if (c->rgb) {
+        r = c->r, g = c->g, b = c->b;
+    } else if (c->index >= 232) {
+        r = g = b = 8 + (c->index - 232) * 10;
+    } else if (c->index >= 16) {
         static const int lv[6] = {0, 95, 135, 175, 215, 255};
+        int k = c->index - 16;
         r = lv[k / 36], g = lv[(k / 6) % 6], b = lv[k % 6];
+    } else if (c->index == 8) { /* bright black on 8 colours: a mid grey */
+        return basic_grey(127, ncolors, light_background);
     } else {
-        return (short)(c->index % 8);
+        return (short)(c->index - 8);
     }
-    int bright = (r > 200 || g > 200 || b > 200) && ncolors >= 16;
-    int idx = (r > 127 ? 1 : 0) | (g > 127 ? 2 : 0) | (b > 127 ? 4 : 0);
-    return (short)(idx + (bright ? 8 : 0));
+    return basic_of_rgb(r, g, b, ncolors, light_background);
+}
+
+/* Styles drawn as a band across the screen: on a background of their own. */
+static bool is_bar(bc_style s) {
+    return s == BC_STYLE_STATUS || s == BC_STYLE_STATUS_ERROR || s == BC_STYLE_SELECTED ||
+           s == BC_STYLE_MARKER || s == BC_STYLE_PROGRESS;
+}
+
+void bc_theme_pair(const bc_theme *t, bc_style s, int ncolors, short *fg, short *bg) {
+    const bc_style_def *d = &t->styles[s];
+    bool light = t->light_background;
+    *fg = bc_theme_basic_color(&d->fg, ncolors, light);
+    *bg = bc_theme_basic_color(&d->bg, ncolors, light);
+    if (ncolors >= 256 || *bg < 0) return;
+    /* The colour the terminal's own background most likely is: a bar on it
+     * would be no bar (a status bar of 37;40 on a black terminal). */
+    short own = light ? (ncolors >= 16 ? 15 : -1) : 0;
+    if (is_bar(s) && *bg == own) *bg = light ? 7 : ncolors >= 16 ? 8 : 7;
+    /* Text too close to its background in lightness (black on blue, white
+     * on a white bar) becomes black or white, whichever stands out. */
+    int fl = *fg >= 0 ? basic_luma(*fg) : light ? 0 : 229, bl = basic_luma(*bg);
+    if (abs(fl - bl) < 50) {
+        short white = ncolors >= 16 ? 15 : 7;
+        *fg = bl > 128 ? 0 : white;
+    }
 }
 
 void bc_theme_apply(const bc_theme *t) {
     if (!has_colors()) return;
+    int ncolors = COLORS >= 256 ? 256 : COLORS >= 16 ? 16 : 8;
     for (int i = 0; i < BC_STYLE_COUNT; i++) {
-        const bc_style_def *s = &t->styles[i];
-        short fg = to_basic(&s->fg, COLORS >= 256 ? 256 : COLORS >= 16 ? 16 : 8);
-        short bg = to_basic(&s->bg, COLORS >= 256 ? 256 : COLORS >= 16 ? 16 : 8);
+        short fg, bg;
+        bc_theme_pair(t, (bc_style)i, ncolors, &fg, &bg);
         init_pair((short)(i + 1), fg, bg);
     }
 }

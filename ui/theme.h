@@ -1,7 +1,7 @@
 /* bc_theme: colours and attributes of every screen element, loaded from a
  * YAML file (themes/NAME.yaml). Colours are names ("red", "bright-blue",
  * "default"), 256-colour indexes (0-255) or "#rrggbb"; on terminals with 8 or
- * 16 colours they fall back to the nearest one. NO_COLOR (set, non-empty)
+ * 16 colours they fall back to a basic one (bc_theme_basic_color). NO_COLOR (set, non-empty)
  * forces the mono theme. Themes are data: a table indexed by bc_style. */
 #ifndef BC_THEME_H
 #define BC_THEME_H
@@ -34,6 +34,9 @@ typedef struct bc_style_def {
 typedef struct bc_theme {
     char name[64];
     bool ascii_borders;  /* '|' '-' instead of line drawing */
+    /* `background: light`: made for a light terminal background. Only the
+     * fallback to 8/16 colours uses it (which of black and white shows). */
+    bool light_background;
     bc_style_def styles[BC_STYLE_COUNT];
 } bc_theme;
 
@@ -54,6 +57,16 @@ int bc_theme_load_file(const char *path, bc_theme *t, bc_error *err);
  * names it in messages. Same results as bc_theme_load_file. */
 int bc_theme_parse(const char *path, const char *text, size_t len, bc_theme *t, bc_error *err);
 
+/* The fallback of a colour on a terminal with `ncolors` colours (8 or 16;
+ * 256 or more keep the index): greys by lightness (a mid grey on 8 colours
+ * is black or white, whichever shows on the theme's background), other
+ * colours by hue. -1 = the terminal's default. */
+short bc_theme_basic_color(const bc_color *c, int ncolors, bool light_background);
+/* The curses colour numbers of style s with `ncolors` colours: the basic
+ * colours above, then a bar (status, selected, marker, progress) keeps a
+ * background apart from the terminal's own, and text too close to its
+ * background in lightness becomes black or white. */
+void bc_theme_pair(const bc_theme *t, bc_style s, int ncolors, short *fg, short *bg);
 /* Creates colour pairs for the current terminal (after start_color). Call
  * again after loading another theme. */
 void bc_theme_apply(const bc_theme *t);

@@ -165,9 +165,9 @@ static void theme_caps(void) {
         if (over)
             CHECK(rc != 0 && strstr(err.msg, "nested more than") && !strcmp(t.name, "mono"),
                   "theme nested BC_THEME_MAX_DEPTH + 1 deep refused (mono theme kept): %s", err.msg);
-        else
-            CHECK(rc == 0 && t.styles[BC_STYLE_USER].bold,
-                  "theme nested BC_THEME_MAX_DEPTH deep loads (%s)", rc ? err.msg : "ok");
+        else /* no theme key takes a nested value, so `x` is then refused by name */
+            CHECK(rc != 0 && !strstr(err.msg, "nested more than") && strstr(err.msg, "caps.yaml:3:1: x:"),
+                  "theme nested BC_THEME_MAX_DEPTH deep passes the depth cap (%s)", err.msg);
         free(b.p);
     }
     char *big = spaces(BC_THEME_MAX_BYTES + 1);

@@ -60,6 +60,7 @@ static int config_diffs(const bc_app_config *a, const bc_app_config *b, const ch
     return n;
 }
 #define N_SCALAR_FIELDS 17 /* all fields above but presets */
+#define N_NULL_DEFAULTS 9  /* generation.* (6), system, paths.* (2): null by default */
 
 static bool config_equal(const bc_app_config *a, const bc_app_config *b, const char **diff) {
     return config_diffs(a, b, diff) == 0;
@@ -106,8 +107,23 @@ static void check_shipped_file(void) {
           N_SCALAR_FIELDS, n_diff, err.msg);
     rc = bc_app_config_apply_text(&c, path, text, len, &err);
     CHECK(rc == 0, "shipped file parses (%s)", err.msg);
-    CHECK(config_equal(&c, &def, &diff), "shipped file == built-in defaults (first difference: %s)",
+    /* null means "not set here", so over the scramble the file restores every
+     * key it sets to a value, and exactly the keys whose default is "unset"
+     * keep the scramble's values. */
+    n_diff = config_diffs(&c, &def, &diff);
+    CHECK(n_diff == N_NULL_DEFAULTS, "shipped file sets every key that has a value to the built-in "
+          "default (%d keys differ, want the %d null ones; first: %s)", n_diff, N_NULL_DEFAULTS,
           diff);
+    static const char *const nulls[N_NULL_DEFAULTS] = {
+        "temperature: null", "top_k: null", "top_p: null", "repetition_penalty: null",
+        "max_new_tokens: null", "seed: null", "system: null", "sessions: null", "history: null"};
+    for (int i = 0; i < N_NULL_DEFAULTS; i++)
+        CHECK(strstr(text, nulls[i]) != NULL, "shipped file documents \"%s\"", nulls[i]);
+    bc_app_config_free(&c);
+    bc_app_config_defaults(&c);
+    rc = bc_app_config_apply_text(&c, path, text, len, &err);
+    CHECK(rc == 0 && config_equal(&c, &def, &diff),
+          "shipped file over the defaults == built-in defaults (first difference: %s)", diff);
     CHECK(c.warnings == NULL, "shipped file has no unknown keys (%s)", c.warnings ? c.warnings : "");
     bc_app_config_free(&c);
     bc_app_config_free(&def);
@@ -180,14 +196,17 @@ static void check_good_file(void) {
           "preset with only a model leaves the rest unset");
     CHECK(c.warnings == NULL, "no warnings");
 
-    /* A later layer: null resets to "unset", a same-named preset is replaced. */
-    const char *later = "generation: {temperature: null, seed: null}\nsystem: null\n"
+    /* A later layer: null is "not set here" (the value below stays), "" clears
+     * the system prompt, a same-named preset is replaced. */
+    const char *later = "generation: {temperature: null, seed: null}\nsystem: \"\"\n"
                         "presets: {local: {model: /elsewhere}}\n";
-    CHECK(apply(&c, later, &err) == 0 && isnan(c.generation.temperature) &&
-              !c.generation.seed_set && c.system == NULL && c.n_presets == 2 &&
+    CHECK(apply(&c, later, &err) == 0 && c.generation.temperature == 0.0f &&
+              c.generation.seed_set && c.generation.seed == UINT64_MAX && c.system &&
+              !*c.system && c.n_presets == 2 &&
               strcmp(bc_app_config_preset(&c, "local")->model, "/elsewhere") == 0 &&
               c.generation.top_k == 40,
-          "null unsets; presets merge by name; other keys stay (%s)", err.msg);
+          "null keeps the value below; \"\" clears the system prompt; presets merge by name; "
+          "other keys stay (%s)", err.msg);
     CHECK(apply(&c, "", &err) == 0 && apply(&c, "# only a comment\n", &err) == 0,
           "empty files are fine");
     bc_app_config_free(&c);
@@ -212,7 +231,7 @@ static void expect_error(const char *text, const char *at, const char *key, cons
 }
 
 static void check_errors(void) {
-    expect_error("theme: light\nthreads: \"4\"\n", "\"4\"", "threads", "threads as a string");
+    expect_error("threads: \"4\"\n", "\"4\"", "threads", "threads as a string");
     expect_error("threads: -1\n", "-1", "threads", "negative threads");
     expect_error("backend: gpu\n", "gpu", "backend", "unknown backend");
     expect_error("quant: q4_0\n", "q4_0", "quant", "unknown quant");
@@ -223,11 +242,108 @@ static void check_errors(void) {
                  "zero penalty");
     expect_error("generation: 5\n", "5", "generation", "a section that is not a mapping");
     expect_error("model: \"\"\n", "\"\"", "model", "empty model");
-    expect_error("model: null\n", "null", "model", "null model");
+    expect_error("theme: \"\"\n", "\"\"", "theme", "empty theme");
+    expect_error("presets:\n  x: {model: \"\"}\n", "\"\"", "presets.x.model",
+                 "a preset with an empty model");
     expect_error("presets:\n  x: cpu\n", "cpu", "presets.x", "a preset that is not a mapping");
     expect_error("presets:\n  x: {backend: cpu}\n", "{", "presets.x", "a preset without model");
     expect_error("presets:\n  x: {model: m, quant: q3}\n", "q3", "presets.x.quant",
                  "a preset with a bad quant");
+}
+
+/* null, ~ and an empty value are "not set here" for every key (the reference
+ * file's promise): over a layer that set everything, nothing changes and
+ * nothing is reported. */
+static void check_nulls(void) {
+    const char *nulls =
+        "model: null\nbackend: ~\nquant:\nthreads: null\ntheme:\nsystem: null\n"
+        "presets: null\n"
+        "generation: {temperature: null, top_k: ~, top_p: null, repetition_penalty: null,"
+        " max_new_tokens: null, seed: null}\n"
+        "ui: {history_pane: null, ascii_borders: ~, mouse: }\n"
+        "paths: {sessions: null, history: }\n";
+    bc_app_config c, before;
+    bc_error err;
+    const char *diff;
+    bc_app_config_defaults(&c);
+    apply(&c, SCRAMBLE, &err);
+    bc_app_config_defaults(&before);
+    apply(&before, SCRAMBLE, &err);
+    int rc = apply(&c, nulls, &err);
+    CHECK(rc == 0 && config_equal(&c, &before, &diff) && !c.warnings,
+          "null / ~ / empty leave every key as the layer below set it (%s%s)", err.msg, diff);
+    bc_app_config_free(&c);
+    bc_app_config_defaults(&c);
+    rc = apply(&c, "model:\ntheme: null\n", &err);
+    CHECK(rc == 0 && strcmp(c.model, "demo") == 0 && strcmp(c.theme, "dark") == 0,
+          "model:/theme: null over the defaults keep demo/dark (%s)", err.msg);
+    CHECK(apply(&c, "presets: {p: {model: m, backend: null, quant: ~, threads: }}\n", &err) == 0 &&
+              bc_app_config_preset(&c, "p") && !bc_app_config_preset(&c, "p")->backend &&
+              !bc_app_config_preset(&c, "p")->quant && bc_app_config_preset(&c, "p")->threads == -1,
+          "null preset fields are unset (%s)", err.msg);
+    bc_app_config_free(&c);
+    bc_app_config_free(&before);
+}
+
+/* One wrong key costs only itself: the others apply, each wrong one is
+ * reported on a line of its own with its position. */
+static void check_partial(void) {
+    const char *text = "model: /m/13b\n"
+                       "threads: \"4\"\n"
+                       "theme: light\n"
+                       "generation: {top_k: 5, top_p: 2, repetition_penalty: 0}\n"
+                       "presets:\n"
+                       "  bad: {model: x, quant: q3}\n"
+                       "  good: {model: y}\n"
+                       "ui: {mouse: yes, ascii_borders: true}\n";
+    bc_app_config c;
+    bc_error err;
+    bc_app_config_defaults(&c);
+    c.generation.repetition_penalty = 1.5f;
+    int rc = apply(&c, text, &err);
+    char p1[64], p2[64], p3[64], p4[64], p5[64];
+    pos_of(text, "\"4\"", p1, sizeof p1);
+    pos_of(text, "2,", p2, sizeof p2);
+    pos_of(text, "0}", p3, sizeof p3);
+    pos_of(text, "q3", p4, sizeof p4);
+    pos_of(text, "yes", p5, sizeof p5);
+    int lines = 1;
+    for (const char *q = err.msg; *q; q++) lines += *q == '\n';
+    CHECK(rc != 0 && lines == 5 && strstr(err.msg, p1) && strstr(err.msg, "threads") &&
+              strstr(err.msg, p2) && strstr(err.msg, "generation.top_p") && strstr(err.msg, p3) &&
+              strstr(err.msg, "generation.repetition_penalty") && strstr(err.msg, p4) &&
+              strstr(err.msg, "presets.bad.quant") && strstr(err.msg, p5) &&
+              strstr(err.msg, "ui.mouse"),
+          "each wrong key reported with its position, one per line:\n# %s", err.msg);
+    CHECK(strcmp(c.model, "/m/13b") == 0 && strcmp(c.theme, "light") == 0 &&
+              c.generation.top_k == 5 && c.ui.ascii_borders && bc_app_config_preset(&c, "good"),
+          "the right keys around them apply (model %s, theme %s)", c.model, c.theme);
+    CHECK(c.threads == 0 && isnan(c.generation.top_p) && c.generation.repetition_penalty == 1.5f &&
+              !c.ui.mouse && !bc_app_config_preset(&c, "bad"),
+          "the wrong keys keep their values; a wrong preset is left out whole");
+    bc_app_config_free(&c);
+}
+
+/* "~/" is $HOME in every key that takes a path, as in /theme and /model. */
+static void check_home(void) {
+    setenv("HOME", "/home/tester", 1);
+    bc_app_config c;
+    bc_error err;
+    bc_app_config_defaults(&c);
+    int rc = apply(&c, "theme: ~/t.yaml\nmodel: ~/models/b2\npresets: {p: {model: ~/m}}\n"
+                       "paths: {sessions: ~/s, history: ~/h}\n", &err);
+    const bc_preset *p = bc_app_config_preset(&c, "p");
+    CHECK(rc == 0 && strcmp(c.theme, "/home/tester/t.yaml") == 0 &&
+              strcmp(c.model, "/home/tester/models/b2") == 0 && p &&
+              strcmp(p->model, "/home/tester/m") == 0 &&
+              strcmp(c.paths.sessions, "/home/tester/s") == 0 &&
+              strcmp(c.paths.history, "/home/tester/h") == 0,
+          "~/ expanded in theme (%s), model (%s), a preset's model and paths", c.theme, c.model);
+    CHECK(apply(&c, "theme: high-contrast\nmodel: baichuan-inc/Baichuan2-7B-Chat\n", &err) == 0 &&
+              strcmp(c.theme, "high-contrast") == 0 &&
+              strcmp(c.model, "baichuan-inc/Baichuan2-7B-Chat") == 0,
+          "names without ~/ are kept as written");
+    bc_app_config_free(&c);
 }
 
 static void check_syntax_positions(void) {
@@ -346,6 +462,31 @@ static void check_layers(void) {
     bc_app_config_free(&c);
     free(o.positional);
 
+    /* A preset whose model is another preset takes that one's settings (its
+     * own win) and model, also across layers; a loop is an error. */
+    write_file(extra, "threads: 5\ngeneration: {top_k: 11}\n"
+                      "presets:\n  alias: {model: small, quant: int8}\n"
+                      "  small: {model: 7b, threads: 4}\n"
+                      "  loop1: {model: loop2}\n  loop2: {model: loop1}\n  self: {model: self}\n");
+    const char *argv5[] = {"baichuan-chat", "-c", extra, "-m", "alias"};
+    CHECK(parse_args(&o, 5, argv5) == 0, "options parse");
+    rc = bc_app_config_load(&c, &o, &err);
+    const bc_preset *self = bc_app_config_preset(&c, "self");
+    CHECK(strcmp(c.model, "/m/7b") == 0 && strcmp(c.backend, "cpu") == 0 &&
+              strcmp(c.quant, "int8") == 0 && c.threads == 4 && c.preset_used &&
+              strcmp(c.preset_used, "alias") == 0,
+          "-m alias -> small -> 7b (a preset of the user file): model %s backend %s quant %s "
+          "threads %d", c.model, c.backend, c.quant, c.threads);
+    CHECK(bc_app_config_preset(&c, "alias") &&
+              strcmp(bc_app_config_preset(&c, "alias")->model, "/m/7b") == 0,
+          "the preset itself ends at the model, as /model alias sees it");
+    CHECK(rc != 0 && strstr(err.msg, "presets.loop1.model") && strstr(err.msg, "loops") &&
+              !c.config_file_failed && self && strcmp(self->model, "self") == 0,
+          "a loop of presets is reported (and is not an error of the file); a preset naming "
+          "itself names a directory: %s", err.msg);
+    bc_app_config_free(&c);
+    free(o.positional);
+
     /* A broken user file: its message comes back, the other layers apply. */
     write_file(user, "theme: light\nthreads: [\n");
     const char *argv3[] = {"baichuan-chat", "-c", extra, "--top-p", "0.7"};
@@ -353,7 +494,8 @@ static void check_layers(void) {
     rc = bc_app_config_load(&c, &o, &err);
     CHECK(rc != 0 && strstr(err.msg, user) && strstr(err.msg, ":3:"),
           "broken user file reported with its path and line: %s", err.msg);
-    CHECK(strcmp(c.theme, "dark") == 0 && c.threads == 5 && c.generation.top_p == 0.7f,
+    CHECK(strcmp(c.theme, "dark") == 0 && c.threads == 5 && c.generation.top_p == 0.7f &&
+              !c.config_file_failed,
           "the broken file is skipped whole; -c and options still apply");
     bc_app_config_free(&c);
     free(o.positional);
@@ -363,8 +505,18 @@ static void check_layers(void) {
     const char *argv4[] = {"baichuan-chat", "-c", "/nonexistent/x.yaml"};
     CHECK(parse_args(&o, 3, argv4) == 0, "options parse");
     rc = bc_app_config_load(&c, &o, &err);
-    CHECK(rc != 0 && strstr(err.msg, "/nonexistent/x.yaml") && strcmp(c.model, "demo") == 0,
+    CHECK(rc != 0 && strstr(err.msg, "/nonexistent/x.yaml") && strcmp(c.model, "demo") == 0 &&
+              c.config_file_failed,
           "missing -c file: %s", err.msg);
+    bc_app_config_free(&c);
+    free(o.positional);
+    write_file(extra, "threads: 5\nbackend: gpu\n");
+    const char *argv6[] = {"baichuan-chat", "-c", extra};
+    CHECK(parse_args(&o, 3, argv6) == 0, "options parse");
+    rc = bc_app_config_load(&c, &o, &err);
+    CHECK(rc != 0 && c.config_file_failed && c.threads == 5 && strstr(err.msg, "backend"),
+          "a wrong key in -c FILE marks the -c layer as failed; its right keys apply: %s",
+          err.msg);
     bc_app_config_free(&c);
     free(o.positional);
 
@@ -408,6 +560,9 @@ int main(void) {
     check_shipped_file();
     check_good_file();
     check_errors();
+    check_nulls();
+    check_partial();
+    check_home();
     check_syntax_positions();
     check_warnings();
     check_layers();
