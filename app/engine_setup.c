@@ -70,18 +70,13 @@ static void print_lines(const char *what, const char *text) {
     }
 }
 
-void bc_app_settings(const bc_options *o, bc_app_config *cfg) {
+int bc_app_settings(const bc_options *o, bc_app_config *cfg) {
     bc_error err = {{0}};
     if (bc_app_config_load(cfg, o, &err)) print_lines("config", err.msg);
     print_lines("config warning", cfg->warnings);
-}
-
-int bc_app_load_engine(const bc_options *o, bc_engine **e, double *seconds) {
-    bc_app_config cfg;
-    bc_app_settings(o, &cfg);
-    int rc = bc_app_open_engine(&cfg, e, seconds);
-    bc_app_config_free(&cfg);
-    return rc;
+    if (!cfg->config_file_failed) return 0;
+    bc_app_config_free(cfg);   /* -c FILE was named on purpose: not a warning */
+    return 2;
 }
 
 int bc_app_open_engine(const bc_app_config *cfg, bc_engine **e, double *seconds) {

@@ -12,16 +12,15 @@
 
 /* The layered configuration (defaults < user file < -c FILE < options).
  * Errors in a file and unknown keys are reported on stderr; the program goes
- * on with the layers that were fine, so this never fails. */
-void bc_app_settings(const bc_options *o, bc_app_config *cfg);
+ * on with the layers that were fine -- except when the broken file is the
+ * -c FILE the user named: then cfg is freed and 2 (the usage exit code) is
+ * returned. */
+int bc_app_settings(const bc_options *o, bc_app_config *cfg);
 
 /* Loads the model the settings name (preset, directory, HF id or demo) on
  * their backend/quant/threads. Returns 0, or the exit code to use (1) after
  * printing why. *seconds is the wall time of the load. */
 int bc_app_open_engine(const bc_app_config *cfg, bc_engine **e, double *seconds);
-
-/* bc_app_settings + bc_app_open_engine for modes that need no other setting. */
-int bc_app_load_engine(const bc_options *o, bc_engine **e, double *seconds);
 
 double bc_app_now(void);   /* monotonic seconds */
 

@@ -167,11 +167,7 @@ static int argmax(const float *v, int n) {
  * default, presets expanded), like the other modes. */
 static int bench_tokenizer(const bc_options *o) {
     bc_app_config cfg;
-    bc_app_settings(o, &cfg);
-    if (cfg.config_file_failed) { /* -c FILE was named on purpose: not a warning */
-        bc_app_config_free(&cfg);
-        return 2;
-    }
+    if (bc_app_settings(o, &cfg)) return 2;
     bc_options t = *o;
     t.model = cfg.model;
     int rc = bc_bench_tokenizer(&t);
@@ -182,11 +178,7 @@ static int bench_tokenizer(const bc_options *o) {
 int bc_mode_bench(const bc_options *o) {
     if (o->bench_tokenizer) return bench_tokenizer(o);
     bc_app_config cfg;
-    bc_app_settings(o, &cfg);
-    if (cfg.config_file_failed) { /* -c FILE was named on purpose: not a warning */
-        bc_app_config_free(&cfg);
-        return 2;
-    }
+    if (bc_app_settings(o, &cfg)) return 2;
     /* The engine runs on the configured count (-t, else -c FILE, a preset
      * or the user's config, else one per core): the figures printed and the
      * reference measurements must use the same. */

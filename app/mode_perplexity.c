@@ -39,9 +39,8 @@ int bc_mode_perplexity(const bc_options *o) {
     bc_engine *e;
     double load_s;
     bc_app_config cfg;
-    bc_app_settings(o, &cfg);
-    /* -c FILE was named on purpose: an error in it is not a warning */
-    int load_rc = cfg.config_file_failed ? 2 : bc_app_open_engine(&cfg, &e, &load_s);
+    int load_rc = bc_app_settings(o, &cfg);
+    if (!load_rc) load_rc = bc_app_open_engine(&cfg, &e, &load_s);
     bc_app_config_free(&cfg);
     if (load_rc) { free(text); return load_rc; }
     bc_engine_info info;

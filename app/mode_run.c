@@ -92,9 +92,7 @@ int bc_mode_run(const bc_options *o) {
     char *prompt = read_prompt(o);
     if (!prompt) { fprintf(stderr, "baichuan-chat: out of memory\n"); return 1; }
     bc_app_config cfg;
-    bc_app_settings(o, &cfg);
-    if (cfg.config_file_failed) { /* -c FILE was named on purpose: not a warning */
-        bc_app_config_free(&cfg);
+    if (bc_app_settings(o, &cfg)) {
         free(prompt);
         return 2;
     }

@@ -45,11 +45,7 @@ static void print_piece(const char *s) {
  * preset expanded), as the modes that load a model do. */
 static int open_tokenizer(const bc_options *o, bc_tokenizer **t) {
     bc_app_config cfg;
-    bc_app_settings(o, &cfg);
-    if (cfg.config_file_failed) { /* -c FILE was named on purpose: not a warning */
-        bc_app_config_free(&cfg);
-        return 2;
-    }
+    if (bc_app_settings(o, &cfg)) return 2;
     bc_error err = {{0}};
     int rc = bc_tokenizer_open_model(cfg.model, t, &err);
     if (rc) fprintf(stderr, "baichuan-chat: %s\n", err.msg);

@@ -390,7 +390,7 @@ static bool is_fence(const char *line) {
  * after it in the file would be code. */
 static void md_reply(sbuf *b, const char *text) {
     bool open = false;
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    for (const char *l = text, *nl; l; l = (nl = strchr(l, '\n')) ? nl + 1 : NULL)
         if (is_fence(l)) open = !open;
     sb_puts(b, text);
     if (open) sb_puts(b, text[0] && text[strlen(text) - 1] == '\n' ? "```" : "\n```");

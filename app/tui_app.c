@@ -25,6 +25,7 @@
 #include "model_path.h"
 #include "saver.h"
 #include "textwrap.h"
+#include "utf8.h"
 
 static int winch_pipe[2] = {-1, -1};
 static bc_tui *the_tui; /* for the readline callbacks */
@@ -74,11 +75,7 @@ void bc_tui_status(bc_tui *t, bool error, const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     /* cut on a character boundary: the status bar shows at most a row */
-    size_t keep = strlen(buf);
-    if (keep >= sizeof t->message) {
-        keep = sizeof t->message - 1;
-        while (keep > 0 && ((unsigned char)buf[keep] & 0xC0) == 0x80) keep--;
-    }
+    size_t keep = bc_utf8_cut(buf, strlen(buf), sizeof t->message - 1);
     memcpy(t->message, buf, keep);
     t->message[keep] = '\0';
     t->message_is_error = error;
@@ -197,6 +194,12 @@ static void restore_loaded_request(bc_tui *t) {
     memcpy(t->model, t->loaded_model, sizeof t->model);
     memcpy(t->backend, t->loaded_backend, sizeof t->backend);
     memcpy(t->quant, t->loaded_quant, sizeof t->quant);
+}
+
+static void remember_loaded_request(bc_tui *t) {
+    memcpy(t->loaded_model, t->model, sizeof t->model);
+    memcpy(t->loaded_backend, t->backend, sizeof t->backend);
+    memcpy(t->loaded_quant, t->quant, sizeof t->quant);
 }
 
 void bc_tui_load(bc_tui *t, const char *model_arg, const char *backend_arg, const char *quant_arg) {
@@ -400,9 +403,7 @@ static void handle_event(bc_tui *t, bc_event *ev) {
                 bc_tui_info(t, BC_MSG_INFO, "Still using %s (%s, %s).", ev->info.model_name,
                             ev->info.backend, ev->info.quant);
             } else {
-                memcpy(t->loaded_model, t->model, sizeof t->model);
-                memcpy(t->loaded_backend, t->backend, sizeof t->backend);
-                memcpy(t->loaded_quant, t->quant, sizeof t->quant);
+                remember_loaded_request(t);
                 if (!t->message_is_error)
                     bc_tui_status(t, false, "loaded %s (%s, %s)", ev->info.model_name,
                                   ev->info.backend, ev->info.quant);
@@ -485,6 +486,15 @@ static void keep_queued(bc_tui *t) {
     t->n_queued = 0;
 }
 
+/* The input line was emptied (an empty Enter, Ctrl-C): what the pane's `r`
+ * or /edit had prepared it for is dropped with it. */
+static void drop_prepared_line(bc_tui *t) {
+    if (t->editing) bc_tui_status(t, false, "edit cancelled: the exchange is kept");
+    t->editing = false;
+    free(t->rename_target);
+    t->rename_target = NULL;
+}
+
 static void on_line(void *user, char *line) {
     bc_tui *t = user;
     if (!line) { /* Ctrl-D at an empty line */
@@ -492,14 +502,7 @@ static void on_line(void *user, char *line) {
         return;
     }
     bool blank = strspn(line, " \t\n") == strlen(line);
-    if (blank && t->editing) {
-        t->editing = false;
-        bc_tui_status(t, false, "edit cancelled: the exchange is kept");
-    }
-    if (blank && t->rename_target) {   /* the pane's `r` line was emptied */
-        free(t->rename_target);
-        t->rename_target = NULL;
-    }
+    if (blank) drop_prepared_line(t);
     if (!blank) {
         if ((t->gen_id || t->load_id || t->replay) && !bc_is_command(line)) {
             queue_line(t, line);
@@ -543,12 +546,8 @@ static void on_action(void *user, bc_input_action a) {
             bc_tui_cancel(t);
             bc_tui_status(t, false, "stopping…");
         } else if (!bc_input_empty()) {
-            /* dropping the line drops what it was prepared for, too */
             bc_input_set_text("");
-            if (t->editing) bc_tui_status(t, false, "edit cancelled: the exchange is kept");
-            t->editing = false;
-            free(t->rename_target);
-            t->rename_target = NULL;
+            drop_prepared_line(t);
         } else if (now - t->last_interrupt < 1.0) {
             t->quit = true;
         } else {
@@ -613,9 +612,10 @@ static void on_resize(void) {
  * is taller than the screen -- several may come in one read (auto-repeat);
  * anything else closes it. */
 static void help_key(bc_tui *t, const unsigned char *b, size_t n) {
-    static const struct { const char *seq; int rows; } SCROLL[] = {
-        {"\033[A", -1}, {"\033OA", -1}, {"k", -1}, {"\033[B", 1}, {"\033OB", 1}, {"j", 1},
-        {"\033[5~", -1000}, {"\033[6~", 1000},   /* a page, below */
+    static const struct { const char *seq; int dir; bool page; } SCROLL[] = {
+        {"\033[A", -1, false}, {"\033OA", -1, false}, {"k", -1, false},
+        {"\033[B", 1, false},  {"\033OB", 1, false},  {"j", 1, false},
+        {"\033[5~", -1, true}, {"\033[6~", 1, true},
     };
     int page = LINES > 4 ? LINES - 4 : 1, max = bc_view_help_scroll_max();
     for (size_t i = 0; i < n;) {
@@ -623,14 +623,14 @@ static void help_key(bc_tui *t, const unsigned char *b, size_t n) {
         size_t len = 0;
         for (size_t k = 0; k < sizeof SCROLL / sizeof SCROLL[0] && !step; k++) {
             size_t l = strlen(SCROLL[k].seq);
-            if (l <= n - i && !memcmp(b + i, SCROLL[k].seq, l)) step = SCROLL[k].rows, len = l;
+            if (l <= n - i && !memcmp(b + i, SCROLL[k].seq, l))
+                step = SCROLL[k].dir * (SCROLL[k].page ? page : 1), len = l;
         }
         if (step == 0 || max == 0) {
             t->show_help = false;
             t->help_top = 0;
             return;
         }
-        if (step == 1000 || step == -1000) step = step > 0 ? page : -page;
         t->help_top += step;
         if (t->help_top < 0) t->help_top = 0;
         if (t->help_top > max) t->help_top = max;

@@ -176,7 +176,7 @@ static void draw_status(bc_view_state *v, int y) {
         attrset(bc_theme_attr(v->theme, v->message_is_error ? BC_STYLE_STATUS_ERROR : BC_STYLE_STATUS));
         int room = COLS - x - 3 - (show_right ? rwidth + 1 : 0);
         if (room > 4) {
-            put_utf8(y, x, v->theme->ascii_borders ? " | " : " │ ", 3);
+            put_utf8(y, x, ascii ? " | " : " │ ", 3);
             put_utf8(y, x + 3, v->message, room);
         }
         attrset(bc_theme_attr(v->theme, BC_STYLE_STATUS));
@@ -283,7 +283,7 @@ static void collect_help_row(void *user, size_t start, size_t len) {
         h->r = r;
         h->cap = cap;
     }
-    h->r[h->n++] = (help_row){h->line + start, len, false};
+    h->r[h->n++] = (help_row){h->line + start, len, start > 0};   /* later rows continue it */
 }
 
 static int help_scroll_max;
@@ -306,12 +306,7 @@ static void draw_help(bc_view_state *v) {
     for (size_t i = 0; i < v->n_help_lines; i++) {
         if (!lines[i]) continue;
         h.line = lines[i];
-        size_t first = h.n;
         bc_wrap(lines[i], lens[i], inner, collect_help_row, &h);
-        if (h.n > first) {   /* rows after a line's first are its continuation */
-            h.r[first].cont = false;
-            for (size_t k = first + 1; k < h.n; k++) h.r[k].cont = true;
-        }
     }
     int height = (int)h.n + 2;
     if (height > LINES) height = LINES;
